@@ -1,0 +1,22 @@
+// The one door through which nondeterminism reaches actor code: time, timers,
+// "run this soon", randomness and fault-injection hooks. Real mode wires these
+// to the OS; the simulator wires them to virtual time and one seed.
+import type { Rng } from './random.ts';
+
+export type TimerId = number;
+
+export interface Env {
+  /** Milliseconds since an arbitrary epoch (wall clock in real mode, virtual in simulation). */
+  now(): number;
+  /** Run fn once after delayMs. */
+  setTimer(delayMs: number, fn: () => void): TimerId;
+  clearTimer(id: TimerId): void;
+  /** Run fn after the current turn, before any timer that is already due later. */
+  schedule(fn: () => void): void;
+  readonly rng: Rng;
+  /**
+   * FoundationDB-style buggify: true when the simulation has chosen to force
+   * the rare path at this named site for this seed. Always false in real mode.
+   */
+  buggify(site: string): boolean;
+}
