@@ -11,8 +11,10 @@ export interface Env {
   /** Run fn once after delayMs. */
   setTimer(delayMs: number, fn: () => void): TimerId;
   clearTimer(id: TimerId): void;
-  /** Run fn after the current turn, before any timer that is already due later. */
+  /** Run fn right after the current turn (a microtask in real mode): the low-latency path. */
   schedule(fn: () => void): void;
+  /** Run fn on a later turn, after pending I/O (setImmediate in real mode): for yielding after a long batch. */
+  defer(fn: () => void): void;
   readonly rng: Rng;
   /**
    * FoundationDB-style buggify: true when the simulation has chosen to force

@@ -31,6 +31,9 @@ export class RealEnv implements Env {
   schedule(fn: () => void): void {
     queueMicrotask(fn);
   }
+  defer(fn: () => void): void {
+    setImmediate(fn);
+  }
   buggify(_site: string): boolean {
     return false;
   }

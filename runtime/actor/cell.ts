@@ -1,0 +1,574 @@
+// One running actor: its mailbox, its current behaviour, its timers and
+// stash, and — as a supervisor — the records of its children. A cell lives
+// in exactly one thread; everything it does to other threads goes through
+// its ThreadRuntime.
+import type { ActorContext, ActorRef, Behavior, BehaviorFactory, Logger, Next, ReplyTo, Signal, SpawnOptions, Stash, Timers } from './types.ts';
+import { Same, Stopped } from './types.ts';
+import type { Envelope, RefData, SpawnSpec } from './wire.ts';
+import { Queue } from './mailbox.ts';
+import { ActorCrashedError, ActorStoppedError, MailboxFullError, StashOverflowError, serializeError, toError } from './errors.ts';
+import { decide, defaultStrategy, type SupervisorStrategy } from '../supervision/decide.ts';
+import { messageType } from '../inspect/events.ts';
+import type { ThreadRuntime } from './thread-runtime.ts';
+import type { Env, TimerId } from '../env/env.ts';
+import type { Rng } from '../env/random.ts';
+
+type Status = 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed';
+
+interface ChildRecord {
+  name: string;
+  ref: RefData;
+  spec: SpawnSpec;
+  /** Resolves when a stop we asked for has completed. */
+  stopWaiter?: () => void;
+  /** True while the supervisor is restarting or stopping it on purpose. */
+  managed: boolean;
+}
+
+const OPEN_ASK_LIMIT = 10_000;
+
+export class Cell implements ActorContext<unknown> {
+  readonly rt: ThreadRuntime;
+  readonly path: string;
+  readonly spec: SpawnSpec;
+  readonly self: ActorRef<unknown>;
+  readonly parent: ActorRef<never> | null;
+  readonly incarnation: number;
+  readonly capacity: number;
+  status: Status = 'starting';
+  /** In the runtime's ready queue or currently running. */
+  scheduled = false;
+  /** Waiting on a promise returned by a handler. */
+  busy = false;
+  readonly mailbox = new Queue<Envelope>();
+  /** Messages parked by the backpressure policy until there is room. */
+  parked: Queue<Envelope> | null = null;
+  processed = 0;
+  #behavior: Behavior<unknown> | null = null;
+  #strategy: SupervisorStrategy = defaultStrategy;
+  readonly kids = new Map<string, ChildRecord>();
+  #restartLog: number[] = [];
+  /** Supervision work (restarts, ordered stops) runs one at a time. */
+  #supervising: Promise<void> = Promise.resolve();
+  #timers: Map<string, TimerId> | null = null;
+  /** Asks this actor has received and not yet answered: rejected if it dies. */
+  readonly openAsks = new Map<number, string>();
+  #log: Logger | null = null;
+  #stopRequested = false;
+
+  constructor(rt: ThreadRuntime, spec: SpawnSpec, behavior: Behavior<unknown> | null) {
+    this.rt = rt;
+    this.path = spec.path;
+    this.spec = spec;
+    this.incarnation = spec.incarnation;
+    this.capacity = spec.mailbox.capacity ?? 10_000;
+    this.self = rt.refFor({ $ref: 1, path: spec.path, thread: rt.thread });
+    this.parent = spec.parent ? rt.refFor(spec.parent) : null;
+    this.#behavior = behavior;
+  }
+
+  // ---- ActorContext ------------------------------------------------------
+
+  get env(): Env {
+    return this.rt.env;
+  }
+  get rng(): Rng {
+    return this.rt.env.rng;
+  }
+  now(): number {
+    return this.rt.env.now();
+  }
+  get log(): Logger {
+    return (this.#log ??= this.rt.logger(this.path));
+  }
+
+  spawn<C, A>(behavior: Behavior<C> | BehaviorFactory<C, A>, name: string, opts: SpawnOptions & { args?: A } = {}): ActorRef<C> {
+    if (this.status === 'stopping' || this.status === 'stopped' || this.status === 'crashed') {
+      throw new ActorStoppedError(this.path, 'is stopping and cannot spawn children');
+    }
+    if (!/^[A-Za-z0-9_.:@-]+$/.test(name)) throw new Error(`invalid actor name "${name}": use letters, digits and _ . : @ -`);
+    if (this.kids.has(name)) throw new Error(`actor ${this.path} already has a child named "${name}"`);
+    const spec = this.rt.makeSpec(this.path === '/' ? `/${name}` : `${this.path}/${name}`, this.self as ActorRef<never>, behavior, opts, 'temporary');
+    const ref = this.rt.startChild(spec, opts.placement);
+    this.kids.set(name, { name, ref, spec, managed: false });
+    return this.rt.refFor(ref) as ActorRef<C>;
+  }
+
+  stop(child: ActorRef<never>): void {
+    if (child.path === this.path) {
+      this.#stopRequested = true;
+      return;
+    }
+    const rec = this.kids.get(lastSegment(child.path));
+    if (!rec || rec.ref.path !== child.path) {
+      throw new Error(`${child.path} is not a child of ${this.path}`);
+    }
+    this.#supervise(async () => {
+      await this.#stopChild(rec, 'stopped by parent');
+      this.kids.delete(rec.name);
+      this.rt.forgetSpec(rec.spec);
+    });
+  }
+
+  children(): ActorRef<never>[] {
+    return [...this.kids.values()].map((c) => this.rt.refFor(c.ref) as ActorRef<never>);
+  }
+
+  watch(ref: ActorRef<never>): void {
+    this.rt.watch(this.path, ref);
+  }
+  unwatch(ref: ActorRef<never>): void {
+    this.rt.unwatch(this.path, ref);
+  }
+
+  reply<R>(to: ReplyTo<R>, value: R): void {
+    this.openAsks.delete(to.$ask);
+    this.rt.sendReply(to.$thread, to.$ask, true, value);
+  }
+  replyError(to: ReplyTo<unknown>, error: Error): void {
+    this.openAsks.delete(to.$ask);
+    this.rt.sendReply(to.$thread, to.$ask, false, error);
+  }
+
+  pipeToSelf<T>(p: Promise<T>, map: (r: { ok: true; value: T } | { ok: false; error: Error }) => unknown): void {
+    const inc = this.incarnation;
+    p.then(
+      (value) => this.#selfIfSame(inc, () => map({ ok: true, value })),
+      (e) => this.#selfIfSame(inc, () => map({ ok: false, error: toError(e) })),
+    );
+  }
+
+  #selfIfSame(inc: number, build: () => unknown): void {
+    // A result that arrives after a restart belongs to the old incarnation: drop it.
+    if (this.status !== 'running' || inc !== this.incarnation) return;
+    this.self.tell(build());
+  }
+
+  get timers(): Timers<unknown> {
+    return this.#timersApi;
+  }
+  readonly #timersApi: Timers<unknown> = {
+    startSingle: (key, msg, delayMs) => this.#startTimer(key, msg, delayMs, false),
+    startPeriodic: (key, msg, intervalMs) => this.#startTimer(key, msg, intervalMs, true),
+    cancel: (key) => {
+      const id = this.#timers?.get(key);
+      if (id !== undefined) {
+        this.rt.env.clearTimer(id);
+        this.#timers!.delete(key);
+      }
+    },
+    isActive: (key) => this.#timers?.has(key) ?? false,
+    cancelAll: () => this.#cancelTimers(),
+  };
+
+  #startTimer(key: string, msg: unknown, ms: number, periodic: boolean): void {
+    this.#timersApi.cancel(key);
+    const timers = (this.#timers ??= new Map());
+    const fire = (): void => {
+      if (periodic) timers.set(key, this.rt.env.setTimer(ms, fire));
+      else timers.delete(key);
+      if (this.status === 'running') this.rt.sendFromTimer(this, msg);
+    };
+    timers.set(key, this.rt.env.setTimer(ms, fire));
+  }
+
+  #cancelTimers(): void {
+    if (!this.#timers) return;
+    for (const id of this.#timers.values()) this.rt.env.clearTimer(id);
+    this.#timers.clear();
+  }
+
+  get stash(): Stash<unknown> {
+    return (this.#stashApi ??= new CellStash(this));
+  }
+  #stashApi: CellStash | null = null;
+
+  /** Re-queue stashed envelopes ahead of newer ones. */
+  requeueFront(envs: Envelope[]): void {
+    for (let i = envs.length - 1; i >= 0; i--) this.mailbox.unshift(envs[i]!);
+    this.rt.makeReady(this);
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  /** Build the behaviour (running `setup`) and start processing. */
+  start(behavior: Behavior<unknown>): void {
+    this.#behavior = behavior;
+    try {
+      this.#behavior = this.#unfold(behavior);
+      this.status = 'running';
+    } catch (e) {
+      this.status = 'running';
+      this.crash(toError(e));
+      return;
+    }
+    this.rt.makeReady(this);
+  }
+
+  #unfold(b: Behavior<unknown>): Behavior<unknown> {
+    let cur = b;
+    for (let i = 0; cur.$behavior === 'setup'; i++) {
+      if (i > 100) throw new Error('setup() returned setup() more than 100 times');
+      const strategy = cur.strategy;
+      cur = cur.setup!(this);
+      if (strategy && !cur.strategy) cur = { ...cur, strategy };
+    }
+    this.#strategy = cur.strategy ?? this.#strategy;
+    return cur;
+  }
+
+  /**
+   * Process up to `budget` messages. Returns how many were processed. A handler
+   * returning a promise suspends the cell until it settles.
+   */
+  run(budget: number): number {
+    let n = 0;
+    const rt = this.rt;
+    const bus = rt.bus;
+    while (n < budget && this.status === 'running' && !this.busy) {
+      const env = this.mailbox.shift();
+      if (env === undefined) break;
+      if (this.parked !== null && this.parked.size > 0) this.#unpark();
+      n++;
+      if (env.ask !== undefined) this.#trackAsk(env);
+      rt.current = env;
+      let next: unknown;
+      try {
+        next = this.#behavior!.onMessage!(this, env.msg);
+      } catch (e) {
+        rt.current = null;
+        this.crash(toError(e), env);
+        return n;
+      }
+      rt.current = null;
+      this.processed++;
+      if (bus.active) bus.emit('processed', this.path, { msgType: messageType(env.msg), msgId: env.id, corrId: env.corr, depth: this.mailbox.size });
+      if (next !== undefined && next !== Same) {
+        if (isThenable(next)) {
+          this.#await(next as Promise<Next<unknown>>, env);
+          return n;
+        }
+        this.#become(next as Next<unknown>);
+      }
+      if (this.#stopRequested) this.#selfStop();
+    }
+    return n;
+  }
+
+  #await(p: Promise<Next<unknown>>, env: Envelope): void {
+    this.busy = true;
+    const inc = this.incarnation;
+    p.then(
+      (next) => {
+        if (this.status !== 'running' || inc !== this.incarnation) return;
+        this.busy = false;
+        this.#become(next);
+        if (this.#stopRequested) this.#selfStop();
+        this.rt.makeReady(this);
+      },
+      (e) => {
+        if (this.status !== 'running') return;
+        this.busy = false;
+        this.crash(toError(e), env);
+      },
+    );
+  }
+
+  #become(next: Next<unknown>): void {
+    if (next === undefined || next === Same) return;
+    if (next === Stopped) {
+      this.#stopRequested = true;
+      return;
+    }
+    try {
+      this.#behavior = this.#unfold(next as Behavior<unknown>);
+    } catch (e) {
+      this.crash(toError(e));
+    }
+  }
+
+  #trackAsk(env: Envelope): void {
+    if (this.openAsks.size >= OPEN_ASK_LIMIT) {
+      // The oldest askers have long timed out; forget them rather than grow forever.
+      const oldest = this.openAsks.keys().next().value as number;
+      this.openAsks.delete(oldest);
+    }
+    this.openAsks.set(env.ask!, env.askThread!);
+  }
+
+  /** Deliver a signal to the behaviour (Terminated, PostStop, PreRestart). */
+  signal(sig: Signal): void {
+    const h = this.#behavior?.onSignal;
+    if (!h || this.status !== 'running') return;
+    try {
+      const next = h(this, sig);
+      if (isThenable(next)) this.#await(next as Promise<Next<unknown>>, { to: this.path, msg: sig, id: 0, corr: 0, cause: 0 });
+      else this.#become(next as Next<unknown>);
+    } catch (e) {
+      this.crash(toError(e));
+    }
+  }
+
+  // ---- mailbox admission ------------------------------------------------------
+
+  /** Admit an envelope under the overflow policy. */
+  admit(env: Envelope): 'queued' | 'parked' | 'refused' {
+    if (this.mailbox.size < this.capacity) {
+      this.mailbox.push(env);
+      return 'queued';
+    }
+    const policy = this.spec.mailbox.overflow ?? 'drop';
+    if (policy === 'backpressure') {
+      // Parked messages wait for room; an ask's own timeout bounds its wait.
+      const parked = (this.parked ??= new Queue());
+      if (parked.size < this.capacity) {
+        parked.push(env);
+        return 'parked';
+      }
+    }
+    this.rt.refuse(this, env, new MailboxFullError(this.path, this.capacity), policy);
+    return 'refused';
+  }
+
+  #unpark(): void {
+    while (this.parked!.size > 0 && this.mailbox.size < this.capacity) {
+      const env = this.parked!.shift()!;
+      this.mailbox.push(env);
+      if (env.offer !== undefined) this.rt.settleOffer(env);
+    }
+  }
+
+  // ---- failure and stopping ---------------------------------------------------
+
+  /** The behaviour threw: tear this incarnation down and tell the parent. */
+  crash(error: Error, during?: Envelope): void {
+    if (this.status === 'crashed' || this.status === 'stopped') return;
+    this.status = 'crashed';
+    this.busy = false;
+    this.#cancelTimers();
+    const bus = this.rt.bus;
+    if (bus.active) {
+      bus.emit('crashed', this.path, {
+        error: { name: error.name, message: error.message },
+        incarnation: this.incarnation,
+        ...(during ? { msgType: messageType(during.msg), msgId: during.id, corrId: during.corr } : {}),
+      });
+    }
+    this.#failPending(new ActorCrashedError(this.path, error), 'crashed');
+    // Children of a crashed actor are stopped (not restarted): the new incarnation starts clean.
+    const kids = [...this.kids.values()].reverse();
+    this.kids.clear();
+    for (const c of kids) {
+      this.rt.sendSys(c.ref.thread, { k: 'stop', path: c.ref.path, reason: 'parent crashed' });
+      this.rt.forgetSpec(c.spec);
+    }
+    this.rt.cellCrashed(this, error);
+  }
+
+  /** Reject every ask this incarnation owes and dead-letter everything queued. */
+  #failPending(err: Error, reason: string): void {
+    for (const [id, thread] of this.openAsks) this.rt.sendReply(thread, id, false, err);
+    this.openAsks.clear();
+    const rest = [...this.mailbox.drain(), ...(this.parked?.drain() ?? []), ...(this.#stashApi?.take() ?? [])];
+    for (const env of rest) this.rt.deadLetter(env, reason, err);
+  }
+
+  /** The behaviour returned Stopped or stopped itself. */
+  #selfStop(): void {
+    this.#stopRequested = false;
+    void this.stopGracefully('stopped itself', false);
+  }
+
+  /**
+   * Ordered shutdown: children in reverse start order (each within its
+   * shutdown timeout), then PostStop, then tell the parent and watchers.
+   */
+  async stopGracefully(reason: string, requested: boolean): Promise<void> {
+    if (this.status === 'stopping' || this.status === 'stopped') return;
+    const wasCrashed = this.status === 'crashed';
+    this.status = 'stopping';
+    this.#cancelTimers();
+    await this.#supervising;
+    for (const c of [...this.kids.values()].reverse()) {
+      await this.#stopChild(c, `parent ${reason}`);
+      this.rt.forgetSpec(c.spec);
+    }
+    this.kids.clear();
+    if (!wasCrashed) {
+      this.status = 'running';
+      this.signal({ signal: 'PostStop' });
+      this.status = 'stopping';
+    }
+    this.finish(reason, requested);
+  }
+
+  /** Forced stop: no waiting. */
+  kill(): void {
+    if (this.status === 'stopped') return;
+    this.status = 'stopping';
+    this.#cancelTimers();
+    for (const c of this.kids.values()) this.rt.sendSys(c.ref.thread, { k: 'kill', path: c.ref.path });
+    this.kids.clear();
+    this.finish('killed', true);
+  }
+
+  finish(reason: string, requested: boolean): void {
+    this.status = 'stopped';
+    this.#failPending(new ActorStoppedError(this.path, 'stopped'), 'stopped');
+    this.rt.cellStopped(this, reason, requested);
+  }
+
+  // ---- supervising children ---------------------------------------------------
+
+  #supervise(work: () => Promise<void>): void {
+    this.#supervising = this.#supervising.then(work).catch((e) => this.crash(toError(e)));
+  }
+
+  async #stopChild(rec: ChildRecord, reason: string): Promise<void> {
+    rec.managed = true;
+    const done = new Promise<void>((resolve) => (rec.stopWaiter = resolve));
+    this.rt.sendSys(rec.ref.thread, { k: 'stop', path: rec.ref.path, reason });
+    const timer = this.rt.env.setTimer(rec.spec.shutdownMs, () => {
+      // OTP's brutal kill after the shutdown timeout.
+      this.log.warn('child did not stop in time; killing it', { child: rec.ref.path, shutdownMs: rec.spec.shutdownMs });
+      this.rt.forceKill(rec.ref);
+      rec.stopWaiter?.();
+    });
+    await done;
+    this.rt.env.clearTimer(timer);
+    rec.stopWaiter = undefined;
+  }
+
+  /** A child reported its end (requested by us, or on its own). */
+  childStopped(child: string, exit: 'normal' | 'crash', error: Error | undefined, requested: boolean): void {
+    const rec = this.kids.get(lastSegment(child));
+    if (!rec || rec.ref.path !== child) return;
+    if (rec.stopWaiter) {
+      rec.stopWaiter();
+      return;
+    }
+    if (requested || this.status !== 'running') return;
+    this.#onChildEnded(rec, exit, error);
+  }
+
+  /** A child crashed. */
+  childFailed(child: string, error: Error, incarnation: number): void {
+    const rec = this.kids.get(lastSegment(child));
+    if (!rec || rec.ref.path !== child || rec.spec.incarnation !== incarnation) return;
+    if (rec.stopWaiter) {
+      rec.stopWaiter();
+      return;
+    }
+    if (this.status !== 'running' && this.status !== 'starting') return;
+    this.#onChildEnded(rec, 'crash', error);
+  }
+
+  #onChildEnded(rec: ChildRecord, exit: 'normal' | 'crash', error: Error | undefined): void {
+    this.#supervise(async () => {
+      const ordered = [...this.kids.values()];
+      const d = decide(
+        this.#strategy,
+        ordered.map((c) => ({ name: c.name, restart: c.spec.restart })),
+        rec.name,
+        exit,
+        this.#restartLog,
+        this.rt.env.now(),
+      );
+      this.#restartLog = d.restartLog;
+      if (d.action === 'remove') {
+        this.kids.delete(rec.name);
+        this.rt.forgetSpec(rec.spec);
+        this.rt.notifyTerminated(rec.ref, exit === 'crash' ? error : undefined);
+        return;
+      }
+      if (d.action === 'escalate') {
+        const bus = this.rt.bus;
+        if (bus.active) bus.emit('escalated', this.path, { reason: d.reason });
+        const err = new Error(`${this.path}: ${d.reason}`, { cause: error });
+        this.kids.delete(rec.name);
+        this.rt.forgetSpec(rec.spec);
+        this.rt.notifyTerminated(rec.ref, error);
+        if (this.parent === null) {
+          this.rt.rootEscalated(err);
+          return;
+        }
+        // Shut down the remaining children in order, then fail ourselves.
+        for (const c of [...this.kids.values()].reverse()) {
+          await this.#stopChild(c, 'supervisor gave up');
+          this.rt.forgetSpec(c.spec);
+        }
+        this.kids.clear();
+        this.crash(err);
+        return;
+      }
+      for (const name of d.stop) {
+        const sib = this.kids.get(name);
+        if (sib) await this.#stopChild(sib, `sibling ${rec.name} failed (${this.#strategy.kind})`);
+      }
+      for (const c of ordered) {
+        if (!d.start.includes(c.name) && d.stop.includes(c.name)) {
+          // A temporary sibling caught in a group restart is not brought back.
+          this.kids.delete(c.name);
+          this.rt.forgetSpec(c.spec);
+          this.rt.notifyTerminated(c.ref, undefined);
+        }
+      }
+      for (const name of d.start) {
+        const c = this.kids.get(name);
+        if (!c) continue;
+        c.spec = { ...c.spec, incarnation: c.spec.incarnation + 1 };
+        c.managed = false;
+        const placement = this.rt.placementOf(c.ref);
+        c.ref = this.rt.startChild(c.spec, placement, name === rec.name ? error : undefined);
+      }
+    });
+  }
+
+  /** Supervisor-declared children (OTP child specs) are started in order here. */
+  addChildRecord(name: string, ref: RefData, spec: SpawnSpec): void {
+    this.kids.set(name, { name, ref, spec, managed: false });
+  }
+
+  setStrategy(s: SupervisorStrategy): void {
+    this.#strategy = s;
+  }
+}
+
+function isThenable(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function';
+}
+
+export function lastSegment(path: string): string {
+  const i = path.lastIndexOf('/');
+  return path.slice(i + 1);
+}
+
+export { serializeError };
+
+const STASH_CAPACITY = 1000;
+
+class CellStash implements Stash<unknown> {
+  #cell: Cell;
+  #items: Envelope[] = [];
+  constructor(cell: Cell) {
+    this.#cell = cell;
+  }
+  get size(): number {
+    return this.#items.length;
+  }
+  stash(): void {
+    const cur = this.#cell.rt.current;
+    if (!cur || cur.to !== this.#cell.path) throw new Error('stash() must be called while handling a message');
+    if (this.#items.length >= STASH_CAPACITY) throw new StashOverflowError(`stash of ${this.#cell.path} is full (${STASH_CAPACITY})`);
+    this.#items.push(cur);
+  }
+  unstashAll(): void {
+    if (this.#items.length === 0) return;
+    this.#cell.requeueFront(this.take());
+  }
+  take(): Envelope[] {
+    const t = this.#items;
+    this.#items = [];
+    return t;
+  }
+}

@@ -1,0 +1,686 @@
+// Everything one thread needs to run actors: the cells it hosts, the ready
+// queue, routing to other threads over batched MessagePorts, pending asks,
+// watches, dead letters and the inspection bus. The main thread and every
+// worker run one of these; a simulated node runs one too (in one thread).
+import type { ActorRef, AskOptions, Behavior, BehaviorFactory, Logger, Placement, ReplyTo, SpawnOptions } from './types.ts';
+import type { Envelope, RefData, SpawnSpec, SysMsg, WireItem } from './wire.ts';
+import { Cell } from './cell.ts';
+import { Queue } from './mailbox.ts';
+import {
+  ActorCrashedError,
+  ActorStoppedError,
+  AskTimeoutError,
+  MailboxFullError,
+  SpawnError,
+  WorkerDiedError,
+  deserializeError,
+  serializeError,
+  toError,
+} from './errors.ts';
+import { isFactory } from './behavior.ts';
+import { EventBus, messageType } from '../inspect/events.ts';
+import type { Env, TimerId } from '../env/env.ts';
+
+/** Messages processed per cell before the next cell gets a turn (fairness). */
+const THROUGHPUT = 300;
+/** Messages processed per dispatcher turn before yielding to I/O. */
+const TURN_BUDGET = 20_000;
+/** Items per postMessage; a larger burst is split. */
+const MAX_BATCH = 2048;
+
+interface PendingAsk {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: TimerId;
+  thread: string;
+  path: string;
+}
+
+interface Link {
+  post(items: WireItem[]): void;
+}
+
+export interface RuntimeHooks {
+  /** Ask the main thread to make sure a worker exists (a worker's runtime forwards; main creates). */
+  ensureWorker(worker: string, limits: Placement & { worker: string }): void;
+  /** A root actor escalated: the system decides (usually: log and shut down). */
+  rootEscalated(err: Error): void;
+  /** Brutal kill of an actor that did not stop in time. */
+  forceKill(ref: RefData): void;
+  log(level: string, path: string, msg: string, fields?: Record<string, unknown>): void;
+}
+
+export class ThreadRuntime {
+  readonly thread: string;
+  readonly env: Env;
+  readonly bus: EventBus;
+  /** Worker placements run in this thread (the simulator's mode). */
+  readonly inThreadOnly: boolean;
+  readonly cells = new Map<string, Cell>();
+  current: Envelope | null = null;
+  deadLetters = 0;
+  #hooks: RuntimeHooks;
+  #ready = new Queue<Cell>(64);
+  #draining = false;
+  #drainScheduled = false;
+  #idBase: number;
+  #seq = 0;
+  #askSeq = 0;
+  #asks = new Map<number, PendingAsk>();
+  #offers = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #local = new Map<number, Behavior<unknown>>();
+  #localSeq = 0;
+  /** Target side: who watches each local path. */
+  #watchers = new Map<string, Map<string, RefData>>();
+  /** Watcher side: remote targets each local actor watches (so a dead worker still yields Terminated). */
+  #watching = new Map<string, Map<string, RefData>>();
+  #links = new Map<string, Link>();
+  #outbox = new Map<string, WireItem[]>();
+  #flushScheduled = false;
+  /** Items for threads we have no port to yet. */
+  #waiting = new Map<string, WireItem[]>();
+  /** Where each child placement lives, so a restart goes to the same worker. */
+  #placements = new Map<string, Placement>();
+
+  constructor(opts: { thread: string; index: number; env: Env; hooks: RuntimeHooks; inThreadOnly?: boolean }) {
+    this.thread = opts.thread;
+    this.env = opts.env;
+    this.#hooks = opts.hooks;
+    this.inThreadOnly = opts.inThreadOnly ?? false;
+    // Message ids are unique per system: the thread index fills the high bits.
+    this.#idBase = opts.index * 2 ** 36;
+    this.bus = new EventBus(opts.thread, () => opts.env.now());
+  }
+
+  // ---- refs ------------------------------------------------------------------
+
+  refFor<M>(d: RefData): ActorRef<M> {
+    return new Ref<M>(this, d.path, d.thread);
+  }
+
+  /** Turn ref data inside a received message back into live refs (top-level fields and arrays). */
+  #revive(msg: unknown): void {
+    if (typeof msg !== 'object' || msg === null) return;
+    const o = msg as Record<string, unknown>;
+    for (const k in o) {
+      const v = o[k];
+      if (typeof v !== 'object' || v === null) continue;
+      if ((v as RefData).$ref === 1) o[k] = this.refFor(v as RefData);
+      else if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i];
+          if (typeof x === 'object' && x !== null && (x as RefData).$ref === 1) v[i] = this.refFor(x as RefData);
+        }
+      }
+    }
+  }
+
+  // ---- sending ------------------------------------------------------------------
+
+  #envelope(to: string, msg: unknown): Envelope {
+    const id = this.#idBase + ++this.#seq;
+    const cur = this.current;
+    return cur === null ? { to, msg, id, corr: id, cause: 0 } : { to, msg, id, corr: cur.corr, cause: cur.id, from: cur.to };
+  }
+
+  send(to: RefData, msg: unknown): void {
+    const env = this.#envelope(to.path, msg);
+    if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
+    if (to.thread === this.thread) this.deliver(env);
+    else this.#enqueue(to.thread, { t: 'e', e: env });
+  }
+
+  sendFromTimer(cell: Cell, msg: unknown): void {
+    const env = this.#envelope(cell.path, msg);
+    env.cause = 0;
+    env.corr = env.id;
+    delete env.from;
+    this.deliver(env);
+  }
+
+  ask<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, opts: AskOptions | undefined): Promise<R> {
+    const timeoutMs = opts?.timeoutMs ?? 5000;
+    if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`ask timeout must be a positive number of ms, got ${timeoutMs}`));
+    const id = ++this.#askSeq;
+    const replyTo: ReplyTo<R> = { $ask: id, $thread: this.thread };
+    let msg: unknown;
+    try {
+      msg = make(replyTo);
+    } catch (e) {
+      return Promise.reject(toError(e));
+    }
+    return new Promise<R>((resolve, reject) => {
+      const timer = this.env.setTimer(timeoutMs, () => {
+        if (this.#asks.delete(id)) reject(new AskTimeoutError(to.path, timeoutMs));
+      });
+      this.#asks.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, thread: to.thread, path: to.path });
+      const env = this.#envelope(to.path, msg);
+      env.ask = id;
+      env.askThread = this.thread;
+      if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
+      if (to.thread === this.thread) this.deliver(env);
+      else this.#enqueue(to.thread, { t: 'e', e: env });
+    });
+  }
+
+  offer(to: RefData, msg: unknown): Promise<void> {
+    const env = this.#envelope(to.path, msg);
+    const id = ++this.#askSeq;
+    env.offer = id;
+    env.askThread = this.thread;
+    return new Promise<void>((resolve, reject) => {
+      this.#offers.set(id, { resolve, reject });
+      if (to.thread === this.thread) this.deliver(env);
+      else this.#enqueue(to.thread, { t: 'e', e: env });
+    });
+  }
+
+  sendReply(thread: string, id: number, ok: boolean, v: unknown): void {
+    if (thread === this.thread) this.#settleAsk(id, ok, ok ? v : v);
+    else this.#enqueue(thread, ok ? { t: 'r', id, ok: true, v } : { t: 'r', id, ok: false, err: serializeError(v) });
+  }
+
+  #settleAsk(id: number, ok: boolean, v: unknown): void {
+    const p = this.#asks.get(id);
+    if (!p) return; // already timed out or answered
+    this.#asks.delete(id);
+    this.env.clearTimer(p.timer);
+    if (ok) p.resolve(v);
+    else p.reject(toError(v));
+  }
+
+  sendSys(thread: string, s: SysMsg): void {
+    if (thread === this.thread) this.env.schedule(() => this.handleSys(s));
+    else this.#enqueue(thread, { t: 's', s });
+  }
+
+  // ---- delivery ------------------------------------------------------------------
+
+  deliver(env: Envelope): void {
+    const cell = this.cells.get(env.to);
+    if (cell === undefined || cell.status === 'stopped' || cell.status === 'stopping' || cell.status === 'crashed') {
+      const why = cell === undefined ? 'no such actor' : cell.status === 'crashed' ? 'crashed' : 'stopped';
+      const err = cell?.status === 'crashed' ? new ActorCrashedError(env.to, 'restarting') : new ActorStoppedError(env.to, why === 'no such actor' ? 'does not exist' : 'is stopped');
+      this.deadLetter(env, why, err);
+      return;
+    }
+    const admitted = cell.admit(env);
+    if (admitted === 'refused') return;
+    if (this.bus.active) this.bus.emit('received', env.to, { msgType: messageType(env.msg), msgId: env.id, corrId: env.corr, depth: cell.mailbox.size });
+    if (env.offer !== undefined && admitted === 'queued') this.settleOffer(env);
+    if (!cell.scheduled && !cell.busy && cell.status === 'running') {
+      cell.scheduled = true;
+      this.#ready.push(cell);
+      this.#scheduleDrain();
+    }
+  }
+
+  settleOffer(env: Envelope): void {
+    const id = env.offer!;
+    env.offer = undefined;
+    if (env.askThread === this.thread) {
+      const o = this.#offers.get(id);
+      if (o) {
+        this.#offers.delete(id);
+        o.resolve();
+      }
+    } else this.sendSys(env.askThread!, { k: 'offered', id });
+  }
+
+  /** A full mailbox refused a message. */
+  refuse(cell: Cell, env: Envelope, err: MailboxFullError, policy: string): void {
+    if (this.bus.active) this.bus.emit('dropped', cell.path, { msgType: messageType(env.msg), msgId: env.id, corrId: env.corr, reason: `mailbox-full (${policy})`, depth: cell.mailbox.size });
+    this.deadLetter(env, 'mailbox-full', err, false);
+    if (policy === 'reject' && env.ask === undefined && env.offer === undefined && env.askThread === undefined && this.current !== null && env.from === this.current.to) {
+      // In-thread tell from an actor under `reject`: the sender learns at once.
+      throw err;
+    }
+  }
+
+  deadLetter(env: Envelope, reason: string, err?: Error, emit = true): void {
+    this.deadLetters++;
+    if (emit && this.bus.active) this.bus.emit('dead-letter', env.to, { msgType: messageType(env.msg), msgId: env.id, corrId: env.corr, reason });
+    const e = err ?? new ActorStoppedError(env.to, reason);
+    if (env.ask !== undefined) this.sendReply(env.askThread!, env.ask, false, e);
+    if (env.offer !== undefined) {
+      if (env.askThread === this.thread) {
+        const o = this.#offers.get(env.offer);
+        if (o) {
+          this.#offers.delete(env.offer);
+          o.reject(e);
+        }
+      } else this.sendSys(env.askThread!, { k: 'offered', id: env.offer, error: serializeError(e) });
+    }
+  }
+
+  makeReady(cell: Cell): void {
+    if (cell.scheduled || cell.busy || cell.status !== 'running' || cell.mailbox.size === 0) return;
+    cell.scheduled = true;
+    this.#ready.push(cell);
+    this.#scheduleDrain();
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#draining) return;
+    this.#drainScheduled = true;
+    this.env.schedule(this.#drain);
+  }
+
+  #drain = (): void => {
+    this.#drainScheduled = false;
+    this.#draining = true;
+    let budget = TURN_BUDGET;
+    try {
+      while (budget > 0) {
+        const cell = this.#ready.shift();
+        if (cell === undefined) break;
+        cell.scheduled = false;
+        budget -= cell.run(THROUGHPUT) + 1;
+        if (cell.mailbox.size > 0 && !cell.busy && cell.status === 'running' && !cell.scheduled) {
+          cell.scheduled = true;
+          this.#ready.push(cell);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+    if (this.#ready.size > 0 && !this.#drainScheduled) {
+      // Yield to I/O and timers before continuing, so a flood cannot starve the thread.
+      this.#drainScheduled = true;
+      this.env.defer(this.#drain);
+    }
+  };
+
+  // ---- spawning ------------------------------------------------------------------
+
+  makeSpec(path: string, parent: ActorRef<never> | null, behavior: Behavior<unknown> | BehaviorFactory<unknown, unknown> | Behavior<any> | BehaviorFactory<any, any>, opts: SpawnOptions & { args?: unknown }, defaultRestart: SpawnSpec['restart']): SpawnSpec {
+    const spec: SpawnSpec = {
+      path,
+      parent: parent ? { $ref: 1, path: parent.path, thread: (parent as Ref<never>).thread } : null,
+      mailbox: { capacity: opts.mailbox?.capacity ?? 10_000, overflow: opts.mailbox?.overflow ?? 'drop' },
+      restart: opts.restart ?? defaultRestart,
+      shutdownMs: opts.shutdownMs ?? 5000,
+      incarnation: 0,
+    };
+    const cap = spec.mailbox.capacity!;
+    if (!Number.isInteger(cap) || cap < 1) throw new RangeError(`mailbox capacity must be a positive integer, got ${cap}`);
+    const worker = opts.placement !== undefined && 'worker' in opts.placement;
+    if (isFactory(behavior)) {
+      if (worker && !this.inThreadOnly) {
+        spec.module = behavior.module;
+        spec.name = behavior.name;
+        spec.args = opts.args;
+      } else {
+        spec.localKey = this.#remember(behavior.create(opts.args as never) as Behavior<unknown>);
+      }
+    } else {
+      if (worker && !this.inThreadOnly) {
+        throw new SpawnError(`${path}: a behaviour placed in a worker must be declared with defineBehavior() so the worker can load it`);
+      }
+      spec.localKey = this.#remember(behavior as Behavior<unknown>);
+    }
+    return spec;
+  }
+
+  #remember(b: Behavior<unknown>): number {
+    const k = ++this.#localSeq;
+    this.#local.set(k, b);
+    return k;
+  }
+
+  forgetSpec(spec: SpawnSpec): void {
+    if (spec.localKey !== undefined) this.#local.delete(spec.localKey);
+    this.#placements.delete(spec.path);
+  }
+
+  placementOf(ref: RefData): Placement | undefined {
+    return this.#placements.get(ref.path);
+  }
+
+  /** Start (or restart) a child; returns where it lives. */
+  startChild(spec: SpawnSpec, placement: Placement | undefined, restartedAfter?: Error): RefData {
+    let thread = this.thread;
+    if (placement && 'worker' in placement && !this.inThreadOnly) {
+      thread = `w:${placement.worker}`;
+      this.#placements.set(spec.path, placement);
+      if (!this.#links.has(thread)) this.#hooks.ensureWorker(placement.worker, placement);
+    }
+    if (thread === this.thread) this.spawnLocal(spec, restartedAfter);
+    else this.#enqueue(thread, { t: 's', s: { k: 'spawn', spec } });
+    return { $ref: 1, path: spec.path, thread };
+  }
+
+  spawnLocal(spec: SpawnSpec, restartedAfter?: Error): void {
+    const old = this.cells.get(spec.path);
+    if (old && old.status !== 'crashed' && old.status !== 'stopped') {
+      old.kill();
+    }
+    const cell = new Cell(this, spec, null);
+    this.cells.set(spec.path, cell);
+    if (this.bus.active) {
+      this.bus.emit(spec.incarnation > 0 ? 'restarted' : 'spawned', spec.path, {
+        incarnation: spec.incarnation,
+        ...(restartedAfter ? { reason: restartedAfter.message } : {}),
+      });
+    }
+    if (spec.localKey !== undefined) {
+      const b = this.#local.get(spec.localKey);
+      if (!b) {
+        cell.status = 'running';
+        cell.crash(new SpawnError(`${spec.path}: behaviour is not available in thread ${this.thread}`));
+        return;
+      }
+      cell.start(b);
+      return;
+    }
+    // A worker placement: load the behaviour's module, then start. Messages queue meanwhile.
+    import(spec.module!).then(
+      (mod: Record<string, unknown>) => {
+        if (this.cells.get(spec.path) !== cell || cell.status !== 'starting') return;
+        const f = mod[spec.name!];
+        if (!isFactory(f)) {
+          cell.status = 'running';
+          cell.crash(new SpawnError(`${spec.path}: module ${spec.module} has no behaviour exported as "${spec.name}" (declare it with defineBehavior and export it under that name)`));
+          return;
+        }
+        let b: Behavior<unknown>;
+        try {
+          b = f.create(spec.args) as Behavior<unknown>;
+        } catch (e) {
+          cell.status = 'running';
+          cell.crash(toError(e));
+          return;
+        }
+        cell.start(b);
+      },
+      (e) => {
+        if (this.cells.get(spec.path) !== cell) return;
+        cell.status = 'running';
+        cell.crash(new SpawnError(`${spec.path}: cannot load ${spec.module}: ${toError(e).message}`, { cause: e }));
+      },
+    );
+  }
+
+  // ---- lifecycle notifications ---------------------------------------------------
+
+  cellCrashed(cell: Cell, error: Error): void {
+    const p = cell.spec.parent;
+    if (p === null) {
+      this.rootEscalated(error);
+      return;
+    }
+    this.sendSys(p.thread, { k: 'failed', parent: p.path, child: cell.path, error: serializeError(error), incarnation: cell.incarnation });
+  }
+
+  cellStopped(cell: Cell, reason: string, requested: boolean): void {
+    if (this.bus.active) this.bus.emit('stopped', cell.path, { reason, incarnation: cell.incarnation });
+    const p = cell.spec.parent;
+    if (p !== null) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: cell.path, exit: 'normal', requested });
+    else this.notifyTerminated({ $ref: 1, path: cell.path, thread: this.thread }, undefined);
+  }
+
+  /** The parent has removed `ref` for good: tell its watchers, drop its tombstone. */
+  notifyTerminated(ref: RefData, error: Error | undefined): void {
+    if (ref.thread !== this.thread) {
+      this.#enqueue(ref.thread, { t: 's', s: { k: 'terminated', watcher: '', target: ref, ...(error ? { error: serializeError(error) } : {}) } });
+      return;
+    }
+    const c = this.cells.get(ref.path);
+    if (c && (c.status === 'stopped' || c.status === 'crashed')) this.cells.delete(ref.path);
+    const ws = this.#watchers.get(ref.path);
+    if (!ws) return;
+    this.#watchers.delete(ref.path);
+    for (const w of ws.values()) {
+      this.sendSys(w.thread, { k: 'terminated', watcher: w.path, target: ref, ...(error ? { error: serializeError(error) } : {}) });
+    }
+  }
+
+  rootEscalated(err: Error): void {
+    this.#hooks.rootEscalated(err);
+  }
+
+  forceKill(ref: RefData): void {
+    if (ref.thread === this.thread) this.cells.get(ref.path)?.kill();
+    else this.#hooks.forceKill(ref);
+  }
+
+  watch(watcher: string, target: ActorRef<never>): void {
+    const t = target as Ref<never>;
+    const w: RefData = { $ref: 1, path: watcher, thread: this.thread };
+    if (t.thread !== this.thread) {
+      let m = this.#watching.get(watcher);
+      if (!m) this.#watching.set(watcher, (m = new Map()));
+      m.set(t.path, { $ref: 1, path: t.path, thread: t.thread });
+    }
+    this.sendSys(t.thread, { k: 'watch', target: t.path, watcher: w });
+  }
+
+  unwatch(watcher: string, target: ActorRef<never>): void {
+    const t = target as Ref<never>;
+    this.#watching.get(watcher)?.delete(t.path);
+    this.sendSys(t.thread, { k: 'unwatch', target: t.path, watcher: { $ref: 1, path: watcher, thread: this.thread } });
+  }
+
+  // ---- system messages ---------------------------------------------------------
+
+  handleSys(s: SysMsg): void {
+    switch (s.k) {
+      case 'spawn':
+        this.spawnLocal(s.spec);
+        return;
+      case 'stop': {
+        const c = this.cells.get(s.path);
+        if (!c || c.status === 'stopped') {
+          const p = c?.spec.parent;
+          if (p) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: s.path, exit: 'normal', requested: true });
+          return;
+        }
+        if (c.status === 'crashed') {
+          c.status = 'stopped';
+          this.cellStopped(c, s.reason, true);
+          return;
+        }
+        void c.stopGracefully(s.reason, true);
+        return;
+      }
+      case 'kill':
+        this.cells.get(s.path)?.kill();
+        return;
+      case 'stopped':
+        this.cells.get(s.parent)?.childStopped(s.child, s.exit, s.error ? deserializeError(s.error) : undefined, s.requested);
+        return;
+      case 'failed':
+        this.cells.get(s.parent)?.childFailed(s.child, deserializeError(s.error), s.incarnation);
+        return;
+      case 'watch': {
+        const c = this.cells.get(s.target);
+        if (!c) {
+          this.sendSys(s.watcher.thread, { k: 'terminated', watcher: s.watcher.path, target: { $ref: 1, path: s.target, thread: this.thread } });
+          return;
+        }
+        let m = this.#watchers.get(s.target);
+        if (!m) this.#watchers.set(s.target, (m = new Map()));
+        m.set(`${s.watcher.thread}|${s.watcher.path}`, s.watcher);
+        return;
+      }
+      case 'unwatch':
+        this.#watchers.get(s.target)?.delete(`${s.watcher.thread}|${s.watcher.path}`);
+        return;
+      case 'terminated': {
+        if (s.watcher === '') {
+          // Forwarded notifyTerminated for a cell in this thread.
+          this.notifyTerminated(s.target, s.error ? deserializeError(s.error) : undefined);
+          return;
+        }
+        this.#watching.get(s.watcher)?.delete(s.target.path);
+        const c = this.cells.get(s.watcher);
+        if (!c) return;
+        const ref = this.refFor<never>(s.target);
+        c.signal(s.error ? { signal: 'Terminated', ref, error: deserializeError(s.error) } : { signal: 'Terminated', ref });
+        return;
+      }
+      case 'offered': {
+        const o = this.#offers.get(s.id);
+        if (!o) return;
+        this.#offers.delete(s.id);
+        if (s.error) o.reject(deserializeError(s.error));
+        else o.resolve();
+        return;
+      }
+      case 'threadDied':
+        this.threadDied(s.thread, deserializeError(s.error));
+        return;
+      default:
+        this.onOtherSys(s);
+    }
+  }
+
+  /** Overridden by the main/worker shells for their own control messages. */
+  onOtherSys(_s: SysMsg): void {}
+
+  /** A worker is gone: fail asks to it, tell parents their children there crashed, end watches. */
+  threadDied(thread: string, error: Error): void {
+    this.#links.delete(thread);
+    this.#outbox.delete(thread);
+    for (const [id, p] of this.#asks) {
+      if (p.thread !== thread) continue;
+      this.#asks.delete(id);
+      this.env.clearTimer(p.timer);
+      p.reject(new WorkerDiedError(thread.replace(/^w:/, ''), (error as { exitCode?: number }).exitCode ?? null, error.message));
+    }
+    for (const cell of this.cells.values()) {
+      for (const kid of [...cell.kids.values()]) {
+        if (kid.ref.thread === thread) cell.childFailed(kid.ref.path, error, kid.spec.incarnation);
+      }
+    }
+    for (const [watcher, targets] of this.#watching) {
+      for (const [path, ref] of targets) {
+        if (ref.thread !== thread) continue;
+        targets.delete(path);
+        const c = this.cells.get(watcher);
+        c?.signal({ signal: 'Terminated', ref: this.refFor<never>(ref), error });
+      }
+    }
+  }
+
+  // ---- links to other threads ---------------------------------------------------
+
+  addLink(thread: string, link: Link): void {
+    this.#links.set(thread, link);
+    const waiting = this.#waiting.get(thread);
+    if (waiting) {
+      this.#waiting.delete(thread);
+      for (let i = 0; i < waiting.length; i += MAX_BATCH) link.post(waiting.slice(i, i + MAX_BATCH));
+    }
+  }
+
+  hasLink(thread: string): boolean {
+    return this.#links.has(thread);
+  }
+
+  #enqueue(thread: string, item: WireItem): void {
+    let box = this.#outbox.get(thread);
+    if (box === undefined) this.#outbox.set(thread, (box = []));
+    box.push(item);
+    if (box.length >= MAX_BATCH) {
+      this.#flushOne(thread, box);
+      this.#outbox.set(thread, []);
+      return;
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      this.env.schedule(this.#flush);
+    }
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    for (const [thread, box] of this.#outbox) {
+      if (box.length === 0) continue;
+      this.#outbox.set(thread, []);
+      this.#flushOne(thread, box);
+    }
+  };
+
+  #flushOne(thread: string, items: WireItem[]): void {
+    const link = this.#links.get(thread);
+    if (link) {
+      link.post(items);
+      return;
+    }
+    let w = this.#waiting.get(thread);
+    if (!w) this.#waiting.set(thread, (w = []));
+    for (const it of items) w.push(it);
+    if (thread.startsWith('w:')) this.#hooks.ensureWorker(thread.slice(2), { worker: thread.slice(2) });
+  }
+
+  /** A batch arrived from another thread. */
+  receive(items: WireItem[]): void {
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      if (it.t === 'e') {
+        const env = it.e;
+        this.#revive(env.msg);
+        this.deliver(env);
+      } else if (it.t === 'r') {
+        if (it.ok) this.#settleAsk(it.id, true, it.v);
+        else this.#settleAsk(it.id, false, deserializeError(it.err));
+      } else this.handleSys(it.s);
+    }
+  }
+
+  /** Reject everything pending (system shutdown). */
+  rejectAllPending(err: Error): void {
+    for (const [id, p] of this.#asks) {
+      this.#asks.delete(id);
+      this.env.clearTimer(p.timer);
+      p.reject(err);
+    }
+    for (const [id, o] of this.#offers) {
+      this.#offers.delete(id);
+      o.reject(err);
+    }
+  }
+
+  get pendingAsks(): number {
+    return this.#asks.size;
+  }
+
+  logger(path: string): Logger {
+    const h = this.#hooks;
+    return {
+      debug: (m, f) => h.log('debug', path, m, f),
+      info: (m, f) => h.log('info', path, m, f),
+      warn: (m, f) => h.log('warn', path, m, f),
+      error: (m, f) => h.log('error', path, m, f),
+    };
+  }
+}
+
+/** The concrete ActorRef: path + thread, bound to the runtime of the thread it is used in. */
+export class Ref<M> implements ActorRef<M> {
+  readonly $ref = 1 as const;
+  readonly path: string;
+  readonly thread: string;
+  readonly #rt: ThreadRuntime;
+  constructor(rt: ThreadRuntime, path: string, thread: string) {
+    this.#rt = rt;
+    this.path = path;
+    this.thread = thread;
+  }
+  tell(msg: M): void {
+    this.#rt.send(this, msg);
+  }
+  ask<R>(make: (replyTo: ReplyTo<R>) => M, opts?: AskOptions): Promise<R> {
+    return this.#rt.ask(this, make, opts);
+  }
+  offer(msg: M): Promise<void> {
+    return this.#rt.offer(this, msg);
+  }
+  toJSON(): RefData {
+    return { $ref: 1, path: this.path, thread: this.thread };
+  }
+  toString(): string {
+    return `ActorRef(${this.path})`;
+  }
+}

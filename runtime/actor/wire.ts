@@ -1,0 +1,74 @@
+// What travels between threads. Every postMessage carries an array of these
+import type { MessagePort } from 'node:worker_threads';
+// items (a batch), so a burst of tells costs one structured clone.
+import type { SerializedError } from './errors.ts';
+import type { InspectionEvent } from '../inspect/events.ts';
+import type { MailboxOptions, RestartType, WorkerLimits } from './index-types.ts';
+
+export interface Envelope {
+  /** Receiver path. */
+  to: string;
+  msg: unknown;
+  id: number;
+  corr: number;
+  cause: number;
+  from?: string;
+  /** Set for asks: the id of the pending ask and the asker's thread. */
+  ask?: number;
+  askThread?: string;
+  /** Set by offer(): the sender wants to know when the message is in the mailbox. */
+  offer?: number;
+}
+
+export interface RefData {
+  $ref: 1;
+  path: string;
+  thread: string;
+}
+
+/** How to (re)create an actor: enough to build it in any thread. */
+export interface SpawnSpec {
+  path: string;
+  parent: RefData | null;
+  /** For a worker placement: module URL and export name of a BehaviorFactory, and its args. */
+  module?: string;
+  name?: string;
+  args?: unknown;
+  /** For a same-thread placement: key into the thread's local behaviour table. */
+  localKey?: number;
+  mailbox: MailboxOptions;
+  restart: RestartType;
+  shutdownMs: number;
+  incarnation: number;
+}
+
+export type SysMsg =
+  | { k: 'spawn'; spec: SpawnSpec }
+  | { k: 'stop'; path: string; reason: string }
+  /** Parent gave up waiting: stop now without waiting for children or async work. */
+  | { k: 'kill'; path: string }
+  | { k: 'stopped'; parent: string; child: string; exit: 'normal' | 'crash'; error?: SerializedError; requested: boolean }
+  | { k: 'failed'; parent: string; child: string; error: SerializedError; incarnation: number }
+  | { k: 'watch'; target: string; watcher: RefData }
+  | { k: 'unwatch'; target: string; watcher: RefData }
+  | { k: 'terminated'; watcher: string; target: RefData; error?: SerializedError }
+  | { k: 'offered'; id: number; error?: SerializedError }
+  /** main → a thread: a worker died; reject asks to it and end watches on it. */
+  | { k: 'threadDied'; thread: string; error: SerializedError }
+  /** a thread → main: please make sure this worker exists (port introductions follow). */
+  | { k: 'ensureWorker'; worker: string; limits?: WorkerLimits }
+  | { k: 'inspect'; on: boolean }
+  | { k: 'events'; events: InspectionEvent[] }
+  | { k: 'log'; level: string; path: string; msg: string; fields?: Record<string, unknown> };
+
+export type WireItem =
+  | { t: 'e'; e: Envelope }
+  | { t: 'r'; id: number; ok: true; v: unknown }
+  | { t: 'r'; id: number; ok: false; err: SerializedError }
+  | { t: 's'; s: SysMsg };
+
+/** Control messages on a port that are not batches (port introductions). */
+export interface PortIntro {
+  $intro: string;
+  port: MessagePort;
+}
