@@ -1,0 +1,777 @@
+// The Raft state machine. Pure: inputs are tick() and step(msg); outputs are
+// accumulated in `msgs`, the log's unstable part, `readStates`, and the hard
+// state fields, which RawNode packages into a Ready. No I/O, no clocks: time is
+// only the count of tick() calls, and randomness comes from the injected Rng.
+//
+// Structure follows etcd's raft: a common step() that deals with terms and
+// votes, then a role-specific step (leader / candidate / follower).
+import type { Rng } from '../env/random.ts';
+import type { ConfChange, Entry, EntryType, Message, MsgAppend, MsgHeartbeat, MsgSnapshot, NodeId, ProposeResult, RaftError, ReadState, Role, Snapshot } from './types.ts';
+import { NONE, entriesSize } from './types.ts';
+import type { Storage } from './storage.ts';
+import { RaftLog } from './log.ts';
+import { ProgressTracker, quorum } from './progress.ts';
+import { ConfHistory, checkConfChange, decodeConfChange, encodeConfChange } from './confchange.ts';
+
+export interface RaftConfig {
+  id: NodeId;
+  storage: Storage;
+  /** Source of the randomized election timeout. Never Math.random: runs must replay from a seed. */
+  rng: Rng;
+  /** Ticks without hearing from a leader before campaigning (randomized to [e, 2e)). Default 10. */
+  electionTick?: number;
+  /** Ticks between leader heartbeats. Must be < electionTick. Default 1. */
+  heartbeatTick?: number;
+  /** Last index the application has already applied (on restart). Default: the snapshot index. */
+  applied?: number;
+  /** Soft cap on the size of one append message (at least one entry is always sent). Default 1 MiB. */
+  maxSizePerMsg?: number;
+  /** Max append messages in flight per follower in replicate state. Default 256. */
+  maxInflightMsgs?: number;
+  /** Max bytes of entries in flight per follower (0 = unlimited). Default 0. */
+  maxInflightBytes?: number;
+  /** Cap on the committed entries handed out in one Ready. Default unlimited. */
+  maxCommittedSizePerReady?: number;
+  /** PreVote (dissertation §9.6). Default true. */
+  preVote?: boolean;
+  /** CheckQuorum: a leader steps down after an election timeout without hearing from a majority. Default true. */
+  checkQuorum?: boolean;
+  /** Followers forward proposals to the leader instead of rejecting them. Default false. */
+  forwardProposals?: boolean;
+}
+
+type CampaignType = 'preElection' | 'election' | 'transfer';
+
+interface ReadRequest {
+  index: number;
+  from: NodeId;
+  ctx: string;
+  acks: Set<NodeId>;
+}
+
+/** Pending ReadIndex requests waiting for a heartbeat quorum, in arrival order. */
+class ReadOnly {
+  pending = new Map<string, ReadRequest>();
+  queue: string[] = [];
+
+  add(index: number, from: NodeId, ctx: string): void {
+    if (this.pending.has(ctx)) return;
+    this.pending.set(ctx, { index, from, ctx, acks: new Set() });
+    this.queue.push(ctx);
+  }
+  ack(id: NodeId, ctx: string): Set<NodeId> | undefined {
+    const r = this.pending.get(ctx);
+    if (!r) return undefined;
+    r.acks.add(id);
+    return r.acks;
+  }
+  /** Confirming ctx confirms everything queued before it (the heartbeat round was later). */
+  advance(ctx: string): ReadRequest[] {
+    const i = this.queue.indexOf(ctx);
+    if (i < 0) return [];
+    const done = this.queue.splice(0, i + 1);
+    return done.map((c) => {
+      const r = this.pending.get(c)!;
+      this.pending.delete(c);
+      return r;
+    });
+  }
+  lastCtx(): string {
+    return this.queue.length > 0 ? this.queue[this.queue.length - 1] : '';
+  }
+}
+
+export class Raft {
+  readonly id: NodeId;
+  term = 0;
+  vote: NodeId = NONE;
+  lead: NodeId = NONE;
+  role: Role = 'follower';
+  log: RaftLog;
+  trk: ProgressTracker;
+  conf: ConfHistory;
+  /** Outgoing messages, drained by RawNode.ready(). */
+  msgs: Message[] = [];
+  /** ReadIndex results not yet handed to the application. */
+  readStates: ReadState[] = [];
+
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  readonly electionTimeout: number;
+  readonly heartbeatTimeout: number;
+  randomizedElectionTimeout = 0;
+  readonly checkQuorum: boolean;
+  readonly preVote: boolean;
+  readonly forwardProposals: boolean;
+  readonly maxMsgSize: number;
+  leadTransferee: NodeId = NONE;
+
+  #rng: Rng;
+  /** Ticks since start: only used to age in-flight snapshots. */
+  #now = 0;
+  #readOnly = new ReadOnly();
+  /** ReadIndex requests that arrived before this leader committed an entry of its term. */
+  #pendingReads: { from: NodeId; ctx: string }[] = [];
+
+  constructor(c: RaftConfig) {
+    this.id = c.id;
+    if (c.id === NONE) throw new Error('raft: id must not be empty');
+    this.electionTimeout = c.electionTick ?? 10;
+    this.heartbeatTimeout = c.heartbeatTick ?? 1;
+    if (this.heartbeatTimeout <= 0 || this.electionTimeout <= this.heartbeatTimeout) {
+      throw new Error('raft: need 0 < heartbeatTick < electionTick');
+    }
+    this.checkQuorum = c.checkQuorum ?? true;
+    this.preVote = c.preVote ?? true;
+    this.forwardProposals = c.forwardProposals ?? false;
+    this.maxMsgSize = c.maxSizePerMsg ?? 1 << 20;
+    this.#rng = c.rng;
+    this.log = new RaftLog(c.storage, c.maxCommittedSizePerReady);
+    this.trk = new ProgressTracker(c.maxInflightMsgs ?? 256, c.maxInflightBytes ?? 0);
+
+    const { hardState, conf } = c.storage.initialState();
+    // Membership = snapshot conf + every conf entry in the stored log (on-append semantics).
+    this.conf = new ConfHistory(conf, c.storage.firstIndex() - 1);
+    this.conf.onWrite(this.log.allEntries());
+    this.trk.setConf(this.conf.current(), this.log.lastIndex() + 1);
+
+    if (hardState.term !== 0 || hardState.vote !== NONE || hardState.commit !== 0) {
+      if (hardState.commit < this.log.committed || hardState.commit > this.log.lastIndex()) {
+        throw new Error(`raft: hard state commit ${hardState.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
+      }
+      this.log.committed = hardState.commit;
+      this.term = hardState.term;
+      this.vote = hardState.vote;
+    }
+    if (c.applied !== undefined && c.applied > this.log.applied) this.log.appliedTo(c.applied);
+    this.becomeFollower(this.term, NONE);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Sending
+
+  #send(m: Message): void {
+    this.msgs.push(m);
+  }
+
+  /** Send an append (or a snapshot if the follower needs compacted entries). Returns whether a message was sent. */
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.trk.progress.get(to);
+    if (!pr || to === this.id || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const ents = prevTerm === undefined ? undefined : this.log.entries(pr.next, this.maxMsgSize);
+    if (prevTerm === undefined || ents === undefined) return this.#maybeSendSnapshot(to);
+    if (ents.length === 0 && !sendIfEmpty) return false;
+    const m: MsgAppend = { type: 'append', from: this.id, to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed };
+    this.#send(m);
+    pr.sentEntries(ents.length, entriesSize(ents));
+    return true;
+  }
+
+  #maybeSendSnapshot(to: NodeId): boolean {
+    const pr = this.trk.progress.get(to)!;
+    // Only ship a (possibly large) snapshot to a peer we recently heard from.
+    if (!pr.recentActive) return false;
+    const snap = this.log.snapshot();
+    if (snap.meta.index === 0) return false;
+    pr.becomeSnapshot(snap.meta.index);
+    pr.snapshotSentAt = this.#now;
+    const m: MsgSnapshot = { type: 'snapshot', from: this.id, to, term: this.term, snapshot: snap };
+    this.#send(m);
+    return true;
+  }
+
+  bcastAppend(): void {
+    if (this.role !== 'leader') return;
+    for (const id of this.trk.members()) if (id !== this.id) this.maybeSendAppend(id, true);
+  }
+
+  #bcastHeartbeat(ctx: string): void {
+    for (const id of this.trk.members()) {
+      if (id === this.id) continue;
+      const pr = this.trk.progress.get(id)!;
+      // Never tell a follower to commit beyond what we know it has.
+      const m: MsgHeartbeat = { type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), context: ctx };
+      this.#send(m);
+    }
+  }
+
+  #sendTimeoutNow(to: NodeId): void {
+    this.#send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+  }
+
+  // ---------------------------------------------------------------------------
+  // Role transitions
+
+  #reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTimeout + this.#rng.int(0, this.electionTimeout - 1);
+    this.leadTransferee = NONE;
+    this.trk.resetVotes();
+    const last = this.log.lastIndex();
+    this.trk.progress.clear();
+    this.trk.setConf(this.trk.confState(), last + 1);
+    const self = this.trk.progress.get(this.id);
+    if (self) self.match = last;
+    this.#readOnly = new ReadOnly();
+    this.#pendingReads = [];
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.#reset(term);
+    this.lead = lead;
+    this.role = 'follower';
+  }
+
+  #becomePreCandidate(): void {
+    if (this.role === 'leader') throw new Error('raft: leader cannot become pre-candidate');
+    // No term change and no vote: a failed pre-election leaves no trace, which
+    // is the point of PreVote (a partitioned node does not inflate its term).
+    this.trk.resetVotes();
+    this.lead = NONE;
+    this.role = 'preCandidate';
+  }
+
+  #becomeCandidate(): void {
+    if (this.role === 'leader') throw new Error('raft: leader cannot become candidate');
+    this.#reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  #becomeLeader(): void {
+    if (this.role === 'follower') throw new Error('raft: follower cannot become leader');
+    this.#reset(this.term);
+    this.lead = this.id;
+    this.role = 'leader';
+    const self = this.trk.progress.get(this.id);
+    if (self) {
+      self.becomeReplicate();
+      self.recentActive = true;
+    }
+    // An empty entry of the new term: entries of earlier terms can only be
+    // committed indirectly, by committing this one (paper §5.4.2), and until
+    // it commits the leader cannot know its commit index is current (ReadIndex).
+    this.#appendEntries([{ type: 'normal', data: '' }]);
+  }
+
+  #promotable(): boolean {
+    return this.trk.isVoter(this.id) && this.log.unstable.snapshot === undefined;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Time
+
+  tick(): void {
+    this.#now++;
+    if (this.role === 'leader') this.#tickHeartbeat();
+    else this.#tickElection();
+  }
+
+  #tickElection(): void {
+    this.electionElapsed++;
+    if (this.#promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup('election');
+    }
+  }
+
+  #tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        if (!this.trk.quorumActive(this.id)) {
+          // We may be partitioned away: stop claiming leadership so clients
+          // go elsewhere, instead of serving stale reads as a zombie leader.
+          this.becomeFollower(this.term, NONE);
+          return;
+        }
+        for (const [id, pr] of this.trk.progress) if (id !== this.id) pr.recentActive = false;
+      }
+      // A transfer that did not finish within an election timeout is abandoned.
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      // Re-send the latest pending read context so reads progress even if the
+      // first heartbeat round was lost.
+      this.#bcastHeartbeat(this.#readOnly.lastCtx());
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Elections
+
+  hup(t: CampaignType): boolean {
+    if (this.role === 'leader' || !this.#promotable()) return false;
+    if (this.preVote && t === 'election') this.#campaign('preElection');
+    else this.#campaign(t);
+    return true;
+  }
+
+  #campaign(t: CampaignType): void {
+    let term: number;
+    let type: 'vote' | 'preVote';
+    if (t === 'preElection') {
+      this.#becomePreCandidate();
+      type = 'preVote';
+      term = this.term + 1; // the term we would campaign in; ours is unchanged
+    } else {
+      this.#becomeCandidate();
+      type = 'vote';
+      term = this.term;
+    }
+    this.trk.recordVote(this.id, true);
+    if (this.trk.tallyVotes().result === 'won') {
+      // Single-voter cluster.
+      if (t === 'preElection') this.#campaign('election');
+      else this.#becomeLeader();
+      return;
+    }
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    for (const id of [...this.trk.voters].sort()) {
+      if (id === this.id) continue;
+      this.#send({ type, from: this.id, to: id, term, index, logTerm, transfer: t === 'transfer' });
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Step
+
+  step(m: Message): void {
+    if (m.term === 0) {
+      // Termless forwarded request (propose / readIndex / transferLeader).
+    } else if (m.term > this.term) {
+      if (m.type === 'vote' || m.type === 'preVote') {
+        // Leader lease: if we heard from a leader within the minimum election
+        // timeout, ignore the request (unless it is a sanctioned transfer).
+        // This is what keeps a rejoining partitioned node from disrupting a
+        // healthy leader. (etcd gates this on CheckQuorum only; refusing a
+        // vote never endangers safety, so we apply it with PreVote too.)
+        const inLease = (this.checkQuorum || this.preVote) && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+        if (!m.transfer && inLease) return;
+      }
+      if (m.type === 'preVote') {
+        // Never change term on a pre-vote.
+      } else if (m.type === 'preVoteResp' && !m.reject) {
+        // The term in a granted pre-vote response is the term we will campaign in.
+      } else if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.checkQuorum || this.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
+        // A stale leader (e.g. after a partition heals). Our higher term in the
+        // response makes it step down; otherwise, with PreVote/CheckQuorum, a
+        // node that bumped its term could stay cut off forever.
+        this.#send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index: 0, reject: false, rejectHint: 0, logTerm: 0 });
+      } else if (m.type === 'preVote') {
+        this.#send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
+      }
+      return; // everything else from an old term is ignored
+    }
+
+    if (m.type === 'vote' || m.type === 'preVote') {
+      this.#handleVote(m);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.#stepLeader(m);
+        break;
+      case 'candidate':
+      case 'preCandidate':
+        this.#stepCandidate(m);
+        break;
+      case 'follower':
+        this.#stepFollower(m);
+        break;
+    }
+  }
+
+  #handleVote(m: Message & { type: 'vote' | 'preVote' }): void {
+    const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
+    // One vote per term; a pre-vote for a future term commits us to nothing.
+    const canVote =
+      this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.type === 'preVote' && m.term > this.term);
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // Reply in the candidate's term so it counts our answer.
+      this.#send({ type: respType, from: this.id, to: m.from, term: m.term, reject: false });
+      if (m.type === 'vote') {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.#send({ type: respType, from: this.id, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  #stepLeader(m: Message): void {
+    switch (m.type) {
+      case 'propose':
+        this.proposeEntries(m.entries.map((e) => ({ type: e.type, data: e.data })));
+        return;
+      case 'readIndex':
+        this.#leaderReadIndex(m.from, m.context);
+        return;
+      case 'transferLeader':
+        this.#leaderTransfer(m.target);
+        return;
+      case 'appendResp':
+        this.#handleAppendResp(m);
+        return;
+      case 'heartbeatResp':
+        this.#handleHeartbeatResp(m);
+        return;
+      default:
+        return; // append/heartbeat/snapshot in our own term cannot come from another leader
+    }
+  }
+
+  #handleAppendResp(m: Message & { type: 'appendResp' }): void {
+    const pr = this.trk.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    if (m.reject) {
+      // Fast backtracking: jump over the whole run of entries the follower
+      // cannot have, instead of decrementing one index per round trip.
+      let hint = m.rejectHint;
+      if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.maybeSendAppend(m.from, true);
+      }
+      return;
+    }
+    const oldPaused = pr.isPaused();
+    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe'))) return;
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
+      // The follower applied the snapshot (or caught up otherwise): resume normal replication.
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+
+    if (this.#maybeCommit()) {
+      this.#afterCommit();
+      if (this.role !== 'leader') return;
+      this.bcastAppend();
+    } else if (oldPaused) {
+      this.maybeSendAppend(m.from, true);
+    }
+    // Fill the window.
+    while (this.maybeSendAppend(m.from, false)) {
+      // keep sending
+    }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.#sendTimeoutNow(m.from);
+  }
+
+  #handleHeartbeatResp(m: Message & { type: 'heartbeatResp' }): void {
+    const pr = this.trk.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    pr.paused = false;
+    if (pr.state === 'snapshot' && this.#now - pr.snapshotSentAt >= this.electionTimeout) {
+      // The follower is alive but the snapshot has not landed within an
+      // election timeout: assume it was lost (the host may never call
+      // reportSnapshot) and probe again, which re-sends it if still needed.
+      pr.pendingSnapshot = 0;
+      pr.becomeProbe();
+    }
+    if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.maybeSendAppend(m.from, true);
+    if (m.context === '') return;
+    const acks = this.#readOnly.ack(m.from, m.context);
+    if (!acks) return;
+    let n = 0;
+    for (const id of acks) if (this.trk.isVoter(id)) n++;
+    if (n < quorum(this.trk.voters.size)) return;
+    for (const r of this.#readOnly.advance(m.context)) this.#respondRead(r.from, r.ctx, r.index);
+  }
+
+  #leaderReadIndex(from: NodeId, ctx: string): void {
+    if (this.trk.voters.size === 1 && this.trk.isVoter(this.id)) {
+      // Nobody else could have been elected: the commit index is current.
+      this.#respondRead(from, ctx, this.log.committed);
+      return;
+    }
+    if (!this.#committedEntryInCurrentTerm()) {
+      // A fresh leader's commit index may lag the previous leader's; wait
+      // until our empty entry commits.
+      this.#pendingReads.push({ from, ctx });
+      return;
+    }
+    this.#readOnly.add(this.log.committed, from, ctx);
+    if (this.trk.isVoter(this.id)) this.#readOnly.ack(this.id, ctx);
+    this.#bcastHeartbeat(ctx);
+  }
+
+  #respondRead(from: NodeId, ctx: string, index: number): void {
+    if (from === this.id) this.readStates.push({ index, requestCtx: ctx });
+    else this.#send({ type: 'readIndexResp', from: this.id, to: from, term: this.term, context: ctx, index });
+  }
+
+  #committedEntryInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  #leaderTransfer(target: NodeId): void {
+    const pr = this.trk.progress.get(target);
+    if (!pr || pr.isLearner || target === this.id) return;
+    if (this.leadTransferee !== NONE) {
+      if (this.leadTransferee === target) return;
+      this.leadTransferee = NONE;
+    }
+    // Give the transfer one election timeout to complete.
+    this.electionElapsed = 0;
+    this.leadTransferee = target;
+    if (pr.match === this.log.lastIndex()) this.#sendTimeoutNow(target);
+    else this.maybeSendAppend(target, true);
+  }
+
+  #stepCandidate(m: Message): void {
+    const myResp = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
+    switch (m.type) {
+      case 'append':
+        this.becomeFollower(m.term, m.from);
+        this.#handleAppend(m);
+        return;
+      case 'heartbeat':
+        this.becomeFollower(m.term, m.from);
+        this.#handleHeartbeat(m);
+        return;
+      case 'snapshot':
+        this.becomeFollower(m.term, m.from);
+        this.#handleSnapshot(m);
+        return;
+      case 'voteResp':
+      case 'preVoteResp': {
+        if (m.type !== myResp) return;
+        this.trk.recordVote(m.from, !m.reject);
+        const r = this.trk.tallyVotes().result;
+        if (r === 'won') {
+          if (this.role === 'preCandidate') this.#campaign('election');
+          else {
+            this.#becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (r === 'lost') {
+          this.becomeFollower(this.term, NONE);
+        }
+        return;
+      }
+      default:
+        return; // proposals, reads, transfers: no leader to serve or forward to
+    }
+  }
+
+  #stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'append':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.#handleAppend(m);
+        return;
+      case 'heartbeat':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.#handleHeartbeat(m);
+        return;
+      case 'snapshot':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.#handleSnapshot(m);
+        return;
+      case 'propose':
+        if (this.forwardProposals && this.lead !== NONE) this.#send({ ...m, to: this.lead, term: 0 });
+        return;
+      case 'transferLeader':
+        if (this.lead !== NONE) this.#send({ ...m, to: this.lead, term: 0 });
+        return;
+      case 'readIndex':
+        if (this.lead !== NONE) this.#send({ ...m, to: this.lead, term: 0 });
+        return;
+      case 'readIndexResp':
+        this.readStates.push({ index: m.index, requestCtx: m.context });
+        return;
+      case 'timeoutNow':
+        // Our leader asks us to take over now: skip PreVote and the lease.
+        this.hup('transfer');
+        return;
+      default:
+        return;
+    }
+  }
+
+  #handleAppend(m: MsgAppend): void {
+    if (m.index < this.log.committed) {
+      this.#send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, rejectHint: 0, logTerm: 0 });
+      return;
+    }
+    const r = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (r) {
+      if (this.conf.onWrite(r.written)) this.#applyConf();
+      this.#send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index: r.lastNew, reject: false, rejectHint: 0, logTerm: 0 });
+      return;
+    }
+    // Tell the leader where our log might match: the last index <= its probe
+    // whose term is <= the probe's term (etcd-style hint).
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.#send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term });
+  }
+
+  #handleHeartbeat(m: MsgHeartbeat): void {
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.#send({ type: 'heartbeatResp', from: this.id, to: m.from, term: this.term, context: m.context });
+  }
+
+  #handleSnapshot(m: MsgSnapshot): void {
+    const idx = this.#restore(m.snapshot) ? this.log.lastIndex() : this.log.committed;
+    this.#send({ type: 'appendResp', from: this.id, to: m.from, term: this.term, index: idx, reject: false, rejectHint: 0, logTerm: 0 });
+  }
+
+  #restore(s: Snapshot): boolean {
+    if (s.meta.index <= this.log.committed) return false;
+    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
+      // We already have the entries: just learn that they are committed.
+      this.log.commitTo(s.meta.index);
+      return false;
+    }
+    this.log.restore(s);
+    this.conf.reset(s.meta.conf, s.meta.index);
+    this.#applyConf();
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Proposals and membership
+
+  /** Leader-side append of new entries (local or forwarded proposals). */
+  proposeEntries(ents: { type: EntryType; data: string }[]): ProposeResult {
+    if (this.role !== 'leader') {
+      if (this.forwardProposals && this.lead !== NONE) {
+        this.#send({ type: 'propose', from: this.id, to: this.lead, term: 0, entries: ents.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data })) });
+        return { ok: true, forwarded: true, to: this.lead };
+      }
+      return fail(this.forwardProposals ? 'no-leader' : 'not-leader', `node ${this.id} is not the leader`, this.lead);
+    }
+    if (this.leadTransferee !== NONE) return fail('transferring', `leadership is being transferred to ${this.leadTransferee}`, this.lead);
+    if (!this.trk.progress.has(this.id)) return fail('removed', `leader ${this.id} is being removed from the cluster`, NONE);
+    const confs = ents.filter((x) => x.type === 'conf');
+    if (confs.length > 1) return fail('invalid', 'one membership change at a time', this.id);
+    if (confs.length === 1) {
+      if (this.conf.lastIndex() > this.log.committed) return fail('conf-change-pending', 'a membership change is still uncommitted', this.id);
+      if (!this.#committedEntryInCurrentTerm()) return fail('not-ready', 'leader has not committed an entry of its term yet', this.id);
+      const cc = decodeConfChange(confs[0].data);
+      if (!cc) return fail('invalid', 'malformed conf change', this.id);
+      const why = checkConfChange(this.trk.confState(), cc);
+      if (why) return fail('invalid', why, this.id);
+    }
+    const term = this.term;
+    const last = this.#appendEntries(ents);
+    this.bcastAppend();
+    return { ok: true, index: last, term };
+  }
+
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    return this.proposeEntries([{ type: 'conf', data: encodeConfChange(cc) }]);
+  }
+
+  #appendEntries(ents: { type: EntryType; data: string }[]): number {
+    let li = this.log.lastIndex();
+    const full: Entry[] = ents.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data }));
+    li = this.log.append(full);
+    this.trk.progress.get(this.id)?.maybeUpdate(li);
+    if (this.conf.onWrite(full)) this.#applyConf();
+    if (this.#maybeCommit()) this.#afterCommit();
+    return li;
+  }
+
+  /** Membership changed (on append, truncation or snapshot restore): update the tracker. */
+  #applyConf(): void {
+    const conf = this.conf.current();
+    this.trk.setConf(conf, this.log.lastIndex() + 1);
+    if (this.role !== 'leader') return;
+    const self = this.trk.progress.get(this.id);
+    if (self && self.match < this.log.lastIndex()) {
+      self.match = this.log.lastIndex();
+      self.next = self.match + 1;
+    }
+    if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.leadTransferee = NONE;
+    // Removing a slow voter can make entries committed right away.
+    if (this.#maybeCommit()) this.#afterCommit();
+  }
+
+  /** Leader: advance commit to what a majority of voters has, counting only current-term entries (§5.4.2). */
+  #maybeCommit(): boolean {
+    if (this.role !== 'leader') return false;
+    const mci = this.trk.committed();
+    if (mci > this.log.committed && this.log.term(mci) === this.term) {
+      this.log.commitTo(mci);
+      return true;
+    }
+    return false;
+  }
+
+  #afterCommit(): void {
+    if (this.role !== 'leader') return;
+    if (this.#committedEntryInCurrentTerm() && this.#pendingReads.length > 0) {
+      const reads = this.#pendingReads;
+      this.#pendingReads = [];
+      for (const r of reads) this.#leaderReadIndex(r.from, r.ctx);
+    }
+    // A leader that removed (or demoted) itself leads until that change
+    // commits, then steps down. It hands over to the most caught-up voter
+    // right away instead of making the cluster wait an election timeout.
+    if (!this.trk.isVoter(this.id) && this.log.committed >= this.conf.lastIndex()) {
+      this.bcastAppend(); // let followers learn the commit of the change
+      let best: NodeId = NONE;
+      for (const id of [...this.trk.voters].sort()) {
+        const pr = this.trk.progress.get(id)!;
+        if (pr.match === this.log.lastIndex() && best === NONE) best = id;
+      }
+      if (best !== NONE) this.#sendTimeoutNow(best);
+      this.becomeFollower(this.term, NONE);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Host feedback
+
+  /**
+   * A follower forgets its leader, so it may grant votes before its leader
+   * lease expires (the host learned the leader is gone, e.g. it was removed
+   * or its connection closed). Never affects safety, only who may be elected.
+   */
+  forgetLeader(): void {
+    if (this.role === 'follower') this.lead = NONE;
+  }
+
+  reportUnreachable(id: NodeId): void {
+    const pr = this.trk.progress.get(id);
+    if (this.role === 'leader' && pr && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    const pr = this.trk.progress.get(id);
+    if (this.role !== 'leader' || !pr || pr.state !== 'snapshot') return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    // Wait for a heartbeat response before probing again.
+    pr.paused = true;
+  }
+}
+
+function fail(code: RaftError['code'], message: string, leader: NodeId): ProposeResult {
+  return { ok: false, error: { code, message, leader } };
+}

@@ -1,0 +1,255 @@
+// The host-facing API (modelled on etcd's RawNode). The host drives it:
+//
+//   loop:
+//     feed tick() on a timer and step(msg) for every message received;
+//     if (node.hasReady()) {
+//       const rd = node.ready();
+//       1. persist rd.snapshot, rd.entries, rd.hardState (fsync when rd.mustSync)
+//          and wait until durable;
+//       2. send rd.messages;
+//       3. if rd.snapshot: restore the state machine from it;
+//          apply rd.committedEntries in order (calling applyConfChange for 'conf' entries);
+//       4. serve rd.readStates (safe once step 3 is done);
+//       5. node.advance(rd).
+//     }
+//
+// Only one Ready may be outstanding: call advance(rd) before the next ready().
+// tick()/step() may be called while a Ready is being persisted.
+import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, ReadState, Ready, Result, Role, SoftState } from './types.ts';
+import { NONE } from './types.ts';
+import type { RaftConfig } from './raft.ts';
+import { Raft } from './raft.ts';
+import type { ProgressState } from './progress.ts';
+import { cloneConf } from './storage.ts';
+
+export interface PeerStatus {
+  match: number;
+  next: number;
+  state: ProgressState;
+  paused: boolean;
+  inflight: number;
+  recentActive: boolean;
+  learner: boolean;
+}
+
+export interface Status {
+  id: NodeId;
+  term: number;
+  vote: NodeId;
+  lead: NodeId;
+  role: Role;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  conf: ConfState;
+  leadTransferee: NodeId;
+  /** Per-peer replication progress; only on the leader. */
+  progress?: Record<NodeId, PeerStatus>;
+}
+
+export type RawNodeConfig = RaftConfig;
+
+export class RawNode {
+  /** The state machine itself; exposed for tests and diagnostics, not for hosts to mutate. */
+  readonly raft: Raft;
+  #prevSoft: SoftState;
+  #prevHard: { term: number; vote: NodeId; commit: number };
+  /** Configurations for the conf entries handed out in the outstanding Ready, in order. */
+  #confQueue: ConfState[] = [];
+
+  constructor(config: RawNodeConfig) {
+    this.raft = new Raft(config);
+    this.#prevSoft = { lead: this.raft.lead, role: this.raft.role };
+    this.#prevHard = { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+  }
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Start an election now (PreVote first if enabled). */
+  campaign(): Result {
+    if (this.raft.role === 'leader') return { ok: true };
+    if (!this.raft.hup('election')) return { ok: false, error: { code: 'removed', message: `${this.id} is not a voter` } };
+    return { ok: true };
+  }
+
+  /** Feed a message from the network (validate untrusted frames with parseRaftMessage first). */
+  step(m: Message): Result {
+    if (m.to !== this.id) return { ok: false, error: { code: 'invalid', message: `message for ${m.to} delivered to ${this.id}` } };
+    if (m.from === this.id) return { ok: false, error: { code: 'invalid', message: 'message from self' } };
+    this.raft.step(m);
+    return { ok: true };
+  }
+
+  propose(data: string): ProposeResult {
+    return this.raft.proposeEntries([{ type: 'normal', data }]);
+  }
+
+  /** Propose a single-server membership change; it takes effect when appended (see confchange.ts). */
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    return this.raft.proposeConfChange(cc);
+  }
+
+  /**
+   * Acknowledge a committed 'conf' entry while applying a Ready. Membership
+   * already took effect when the entry was appended (append-time semantics),
+   * so this only returns the configuration as of that entry, which is what the
+   * application should record next to its state (e.g. in a snapshot).
+   * Call it once per conf entry, in order; outside that it returns the current configuration.
+   */
+  applyConfChange(_cc: ConfChange): ConfState {
+    return this.#confQueue.shift() ?? this.raft.trk.confState();
+  }
+
+  /** Configuration as of log index `index` (default: latest, possibly uncommitted). */
+  confState(index?: number): ConfState {
+    return cloneConf(index === undefined ? this.raft.conf.current() : this.raft.conf.at(index));
+  }
+
+  /**
+   * Request a linearizable read. `ctx` must be unique per request (e.g.
+   * `${nodeId}:${counter}`). The answer arrives as a ReadState in a later
+   * Ready; if none arrives (lost message, leader change) retry with a new ctx.
+   */
+  readIndex(ctx: string): Result {
+    const r = this.raft;
+    if (r.role !== 'leader' && r.lead === NONE) return { ok: false, error: { code: 'no-leader', message: 'no known leader to confirm the read', leader: NONE } };
+    if (ctx === '') return { ok: false, error: { code: 'invalid', message: 'read context must not be empty' } };
+    r.step({ type: 'readIndex', from: this.id, to: this.id, term: 0, context: ctx });
+    return { ok: true };
+  }
+
+  /** Ask the leader to hand leadership to `to` (forwarded when called on a follower). */
+  transferLeader(to: NodeId): Result {
+    const r = this.raft;
+    if (r.role !== 'leader' && r.lead === NONE) return { ok: false, error: { code: 'no-leader', message: 'no known leader', leader: NONE } };
+    r.step({ type: 'transferLeader', from: this.id, to: this.id, term: 0, target: to });
+    return { ok: true };
+  }
+
+  /** Forget the current leader (follower only), ending its lease early. */
+  forgetLeader(): void {
+    this.raft.forgetLeader();
+  }
+
+  /** The transport could not reach `id`: stop streaming optimistically to it. */
+  reportUnreachable(id: NodeId): void {
+    this.raft.reportUnreachable(id);
+  }
+
+  /** The snapshot sent to `id` was delivered (ok) or failed. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.raft.reportSnapshot(id, ok);
+  }
+
+  #softState(): SoftState {
+    return { lead: this.raft.lead, role: this.raft.role };
+  }
+
+  #readyReads(upTo: number): boolean {
+    return this.raft.readStates.some((rs) => rs.index <= upTo);
+  }
+
+  hasReady(): boolean {
+    const r = this.raft;
+    const soft = this.#softState();
+    if (soft.lead !== this.#prevSoft.lead || soft.role !== this.#prevSoft.role) return true;
+    if (r.term !== this.#prevHard.term || r.vote !== this.#prevHard.vote || r.log.committed !== this.#prevHard.commit) return true;
+    if (r.log.unstable.snapshot) return true;
+    if (r.log.unstable.entries.length > 0) return true;
+    if (r.msgs.length > 0) return true;
+    if (r.log.hasNextEnts()) return true;
+    return this.#readyReads(Math.max(r.log.applied, r.log.committed));
+  }
+
+  ready(): Ready {
+    const r = this.raft;
+    const committedEntries: Entry[] = r.log.nextEnts();
+    const rd: Ready = {
+      entries: r.log.unstableEntries(),
+      committedEntries,
+      messages: r.msgs,
+      readStates: [],
+      mustSync: false,
+    };
+    r.msgs = [];
+    const soft = this.#softState();
+    if (soft.lead !== this.#prevSoft.lead || soft.role !== this.#prevSoft.role) {
+      rd.softState = soft;
+      this.#prevSoft = soft;
+    }
+    const hard = { term: r.term, vote: r.vote, commit: r.log.committed };
+    if (hard.term !== this.#prevHard.term || hard.vote !== this.#prevHard.vote || hard.commit !== this.#prevHard.commit) {
+      rd.hardState = hard;
+    }
+    if (r.log.unstable.snapshot) rd.snapshot = r.log.unstable.snapshot;
+    rd.mustSync = hard.term !== this.#prevHard.term || hard.vote !== this.#prevHard.vote || rd.entries.length > 0 || rd.snapshot !== undefined;
+    this.#prevHard = hard;
+
+    // Reads whose index is covered once this Ready's committed entries are
+    // applied can be served right after step 3 of the host loop.
+    let appliedAfter = r.log.applied;
+    if (rd.snapshot) appliedAfter = Math.max(appliedAfter, rd.snapshot.meta.index);
+    if (committedEntries.length > 0) appliedAfter = committedEntries[committedEntries.length - 1].index;
+    const keep: ReadState[] = [];
+    for (const rs of r.readStates) (rs.index <= appliedAfter ? rd.readStates : keep).push(rs);
+    r.readStates = keep;
+
+    this.#confQueue = committedEntries.filter((e) => e.type === 'conf').map((e) => cloneConf(r.conf.at(e.index)));
+    return rd;
+  }
+
+  /** The host finished handling `rd` (persisted, sent, applied). */
+  advance(rd: Ready): void {
+    const log = this.raft.log;
+    if (rd.snapshot) {
+      log.stableSnapTo(rd.snapshot.meta.index);
+      if (rd.snapshot.meta.index > log.applied) log.applied = rd.snapshot.meta.index;
+    }
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      log.stableTo(last.index, last.term);
+    }
+    if (rd.committedEntries.length > 0) log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+    this.#confQueue = [];
+  }
+
+  status(): Status {
+    const r = this.raft;
+    const s: Status = {
+      id: r.id,
+      term: r.term,
+      vote: r.vote,
+      lead: r.lead,
+      role: r.role,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      firstIndex: r.log.firstIndex(),
+      conf: r.trk.confState(),
+      leadTransferee: r.leadTransferee,
+    };
+    if (r.role === 'leader') {
+      s.progress = {};
+      for (const id of r.trk.members()) {
+        const pr = r.trk.progress.get(id)!;
+        s.progress[id] = {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          paused: pr.isPaused(),
+          inflight: pr.inflights.count,
+          recentActive: pr.recentActive,
+          learner: pr.isLearner,
+        };
+      }
+    }
+    return s;
+  }
+}
