@@ -1,0 +1,380 @@
+// The CDB persistent-definition state machine: what the Raft host applies committed entries to.
+//
+// Determinism: the state after applying a sequence of (index, data) entries depends only on that
+// sequence — no clocks, no randomness, no iteration-order dependence (maps are sorted whenever
+// their order is observable). Two replicas applying the same entries produce identical snapshots.
+//
+// Revisions: the store revision is the Raft index of the last applied entry (every entry, including
+// no-ops and failed commands, advances it, so replicas agree on it). A successful mutation stamps
+// the object with `revision = index` (and `createdRevision = index` on creation), so revisions are
+// strictly increasing and a revision identifies one change.
+//
+// Compare-and-set: `expectRevision` on put/delete must equal the object's current revision
+// (0 = the object must not exist: create-only); otherwise the result is `conflict` with the
+// actual revision (0 when absent), so the client can re-read and retry.
+//
+// Exactly-once: a command may carry (client, seq) — each client numbers its requests and retries
+// with the same seq. A duplicate of the client's latest seq returns the original result without
+// effect (a retried CAS that actually committed does not come back as a conflict); an older seq
+// is rejected as invalid. One outstanding request per client is assumed (Raft dissertation §6.3).
+// The session table is bounded (least recently used sessions are evicted, deterministically).
+//
+// Watches: every successful mutation appends a Change to a bounded history (default 10 000).
+// `changesSince(rev, filter)` returns the changes with revision > rev matching the filter, or
+// `{compacted: true}` when some change after rev has been dropped — the watcher then re-lists
+// (list() + revision) and resumes from that revision.
+import { z } from 'zod';
+import { OBJECT_TYPES, check, idSchema, objectKey, validateObject } from './schema.ts';
+import type { CdbObject, ObjectDef, ObjectKey, ObjectType } from './schema.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Commands (plain JSON, carried as the `data` string of a Raft entry)
+
+const revisionField = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const sessionFields = {
+  client: z.string().min(1).max(128).optional(),
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+};
+
+/** Command envelope; `object` is validated separately by validateObject for a precise message. */
+export const storeCommandSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('put'), object: z.unknown(), expectRevision: revisionField.optional(), ...sessionFields }),
+  z.strictObject({ op: z.literal('delete'), type: z.enum(OBJECT_TYPES), id: idSchema, expectRevision: revisionField.optional(), ...sessionFields }),
+]);
+
+export type PutCommand = { op: 'put'; object: ObjectDef; expectRevision?: number; client?: string; seq?: number };
+export type DeleteCommand = { op: 'delete'; type: ObjectType; id: string; expectRevision?: number; client?: string; seq?: number };
+export type StoreCommand = PutCommand | DeleteCommand;
+
+export type StoreErrorCode = 'conflict' | 'not-found' | 'invalid';
+export type StoreResult =
+  | { ok: true; revision: number }
+  /** `actual`: on conflict / not-found, the object's current revision (0 = absent). */
+  | { ok: false; code: StoreErrorCode; message: string; actual?: number };
+
+export function encodeStoreCommand(cmd: StoreCommand): string {
+  return JSON.stringify(cmd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changes and filters
+
+export type Change =
+  | { revision: number; op: 'put'; key: ObjectKey; type: ObjectType; subtype?: string; id: string; created: boolean; object: CdbObject }
+  | { revision: number; op: 'delete'; key: ObjectKey; type: ObjectType; subtype?: string; id: string; prevRevision: number };
+
+/** All given fields must match; `prefix` is an id prefix. */
+export interface ObjectFilter {
+  type?: ObjectType;
+  subtype?: string;
+  id?: string;
+  prefix?: string;
+}
+
+export function matchesFilter(f: ObjectFilter | undefined, o: { type: string; subtype?: string; id: string }): boolean {
+  if (!f) return true;
+  if (f.type !== undefined && o.type !== f.type) return false;
+  if (f.subtype !== undefined && o.subtype !== f.subtype) return false;
+  if (f.id !== undefined && o.id !== f.id) return false;
+  if (f.prefix !== undefined && !o.id.startsWith(f.prefix)) return false;
+  return true;
+}
+
+export type ChangesResult =
+  /**
+   * `revision`: the cursor to resume from next time — the store revision, or, when `more` is set
+   * because the limit was reached, the revision of the last change returned.
+   */
+  | { compacted: false; changes: Change[]; revision: number; more: boolean }
+  /** History after `fromRevision` is gone: re-list, then resume from the store revision. `oldest`: the smallest resumable fromRevision. */
+  | { compacted: true; oldest: number; revision: number };
+
+// ---------------------------------------------------------------------------------------------
+
+export interface StoreOptions {
+  /** Changes kept for watchers (default 10 000). */
+  historyLimit?: number;
+  /** Client sessions kept for duplicate detection (default 10 000). */
+  maxSessions?: number;
+}
+
+interface Session {
+  seq: number;
+  result: StoreResult;
+  /** index of the last command of this client (LRU eviction key) */
+  lastIndex: number;
+}
+
+interface SnapshotV1 {
+  v: 1;
+  appliedIndex: number;
+  historyLimit: number;
+  maxSessions: number;
+  compactedThrough: number;
+  objects: CdbObject[];
+  history: Change[];
+  sessions: [string, Session][];
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** JSON with object keys sorted at every level: equal states give byte-identical strings. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) => {
+    if (val !== null && typeof val === 'object' && !Array.isArray(val)) {
+      const o = val as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(o).sort(cmp)) out[k] = o[k];
+      return out;
+    }
+    return val;
+  });
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
+export class CdbStore {
+  #objects = new Map<ObjectKey, CdbObject>();
+  /** history[historyStart..] are the retained changes, in revision order */
+  #history: Change[] = [];
+  #historyStart = 0;
+  /** revision of the newest change dropped from the history (0: none dropped) */
+  #compactedThrough = 0;
+  #sessions = new Map<string, Session>();
+  #appliedIndex = 0;
+  #historyLimit: number;
+  #maxSessions: number;
+
+  constructor(opts: StoreOptions = {}) {
+    this.#historyLimit = Math.max(1, opts.historyLimit ?? 10_000);
+    this.#maxSessions = Math.max(1, opts.maxSessions ?? 10_000);
+  }
+
+  /** The store revision: the Raft index of the last applied entry. */
+  get revision(): number {
+    return this.#appliedIndex;
+  }
+
+  get size(): number {
+    return this.#objects.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Applying
+
+  /**
+   * Apply the committed Raft entry at `index` with payload `data`. Returns undefined for entries
+   * already applied (index ≤ revision: replay after restart) and for empty entries (leader no-op,
+   * or entries of other kinds the host passes as ''); such entries still advance the revision.
+   * Malformed data is deterministic `invalid` (every replica answers the same).
+   */
+  apply(index: number, data: string): StoreResult | undefined {
+    if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) return undefined;
+    if (data === '') {
+      this.#appliedIndex = index;
+      return undefined;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      this.#appliedIndex = index;
+      return { ok: false, code: 'invalid', message: 'command is not valid JSON' };
+    }
+    return this.applyCommand(index, parsed);
+  }
+
+  /** Apply an already-decoded command (validated here) at `index`. */
+  applyCommand(index: number, cmd: unknown): StoreResult | undefined {
+    if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) return undefined;
+    this.#appliedIndex = index;
+    const env = check(storeCommandSchema, cmd);
+    if (!env.ok) return { ok: false, code: 'invalid', message: `command: ${env.error}` };
+    const c = env.value;
+    const client = c.client;
+    if (client !== undefined) {
+      if (c.seq === undefined) return { ok: false, code: 'invalid', message: 'command: seq is required with client' };
+      const s = this.#sessions.get(client);
+      if (s && c.seq === s.seq) {
+        s.lastIndex = index;
+        return s.result;
+      }
+      if (s && c.seq < s.seq) return { ok: false, code: 'invalid', message: `request ${c.seq} of client ${client} superseded by ${s.seq}` };
+    }
+    let result: StoreResult;
+    if (c.op === 'put') {
+      const v = validateObject(c.object);
+      result = v.ok ? this.#put(index, v.value, c.expectRevision) : { ok: false, code: 'invalid', message: v.error };
+    } else {
+      result = this.#delete(index, c.type, c.id, c.expectRevision);
+    }
+    if (client !== undefined && c.seq !== undefined) this.#remember(client, c.seq, result, index);
+    return result;
+  }
+
+  #put(index: number, def: ObjectDef, expect: number | undefined): StoreResult {
+    const key = objectKey(def.type, def.id);
+    const cur = this.#objects.get(key);
+    const actual = cur?.revision ?? 0;
+    if (expect !== undefined && expect !== actual) {
+      return {
+        ok: false,
+        code: 'conflict',
+        actual,
+        message: expect === 0 ? `${key} already exists (revision ${actual})` : cur ? `${key} is at revision ${actual}, expected ${expect}` : `${key} does not exist, expected revision ${expect}`,
+      };
+    }
+    if (cur && cur.subtype !== def.subtype) {
+      return { ok: false, code: 'invalid', message: `${key} is a ${cur.type}/${cur.subtype}; the subtype cannot change (delete it first)` };
+    }
+    const { revision: _r, createdRevision: _c, ...rest } = def;
+    const obj = deepFreeze({ ...rest, revision: index, createdRevision: cur ? cur.createdRevision : index } as CdbObject);
+    this.#objects.set(key, obj);
+    this.#record({ revision: index, op: 'put', key, type: obj.type, ...(obj.subtype !== undefined ? { subtype: obj.subtype } : {}), id: obj.id, created: !cur, object: obj });
+    return { ok: true, revision: index };
+  }
+
+  #delete(index: number, type: ObjectType, id: string, expect: number | undefined): StoreResult {
+    const key = objectKey(type, id);
+    const cur = this.#objects.get(key);
+    if (!cur) {
+      if (expect !== undefined && expect !== 0) return { ok: false, code: 'conflict', actual: 0, message: `${key} does not exist, expected revision ${expect}` };
+      return { ok: false, code: 'not-found', actual: 0, message: `${key} does not exist` };
+    }
+    if (expect !== undefined && expect !== cur.revision) {
+      return { ok: false, code: 'conflict', actual: cur.revision, message: `${key} is at revision ${cur.revision}, expected ${expect}` };
+    }
+    this.#objects.delete(key);
+    this.#record(deepFreeze({ revision: index, op: 'delete', key, type, ...(cur.subtype !== undefined ? { subtype: cur.subtype } : {}), id, prevRevision: cur.revision }));
+    return { ok: true, revision: index };
+  }
+
+  #record(ch: Change): void {
+    this.#history.push(ch);
+    while (this.#history.length - this.#historyStart > this.#historyLimit) {
+      this.#compactedThrough = this.#history[this.#historyStart].revision;
+      this.#historyStart++;
+    }
+    if (this.#historyStart > 1024 && this.#historyStart * 2 > this.#history.length) {
+      this.#history = this.#history.slice(this.#historyStart);
+      this.#historyStart = 0;
+    }
+  }
+
+  #remember(client: string, seq: number, result: StoreResult, index: number): void {
+    this.#sessions.delete(client);
+    this.#sessions.set(client, { seq, result, lastIndex: index });
+    if (this.#sessions.size > this.#maxSessions) {
+      // Evict the least recently used session (smallest lastIndex; ties by client id).
+      let victim: string | undefined;
+      let best = Infinity;
+      for (const [c, s] of this.#sessions) {
+        if (s.lastIndex < best || (s.lastIndex === best && victim !== undefined && c < victim)) {
+          best = s.lastIndex;
+          victim = c;
+        }
+      }
+      if (victim !== undefined) this.#sessions.delete(victim);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  get(type: ObjectType | string, id: string): CdbObject | undefined {
+    return this.#objects.get(objectKey(type, id));
+  }
+
+  /** Objects matching the filter, sorted by key. The snapshot's revision is `this.revision`. */
+  list(filter: ObjectFilter = {}): CdbObject[] {
+    const out: CdbObject[] = [];
+    const keys = [...this.#objects.keys()].sort(cmp);
+    for (const k of keys) {
+      const o = this.#objects.get(k)!;
+      if (matchesFilter(filter, o)) out.push(o);
+    }
+    return out;
+  }
+
+  /** Smallest fromRevision changesSince can serve (watchers at or after it can resume). */
+  get oldestResumable(): number {
+    return this.#compactedThrough;
+  }
+
+  /** The changes after `fromRevision` (exclusive) matching the filter, at most `limit` of them. */
+  changesSince(fromRevision: number, filter: ObjectFilter = {}, limit = Infinity): ChangesResult {
+    if (fromRevision < this.#compactedThrough) return { compacted: true, oldest: this.#compactedThrough, revision: this.#appliedIndex };
+    // binary search for the first retained change with revision > fromRevision
+    let lo = this.#historyStart;
+    let hi = this.#history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#history[mid].revision <= fromRevision) lo = mid + 1;
+      else hi = mid;
+    }
+    const changes: Change[] = [];
+    for (let i = lo; i < this.#history.length; i++) {
+      const ch = this.#history[i];
+      if (!matchesFilter(filter, ch)) continue;
+      if (changes.length >= limit) return { compacted: false, changes, revision: changes[changes.length - 1].revision, more: true };
+      changes.push(ch);
+    }
+    return { compacted: false, changes, revision: Math.max(this.#appliedIndex, fromRevision), more: false };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshots
+
+  /** Deterministic serialization of the whole state (objects, retained history, sessions). */
+  snapshot(): string {
+    const snap: SnapshotV1 = {
+      v: 1,
+      appliedIndex: this.#appliedIndex,
+      historyLimit: this.#historyLimit,
+      maxSessions: this.#maxSessions,
+      compactedThrough: this.#compactedThrough,
+      objects: this.list(),
+      history: this.#history.slice(this.#historyStart),
+      // insertion order is the LRU order, which affects eviction ties only through lastIndex;
+      // sorted by client for a canonical form.
+      sessions: [...this.#sessions.entries()].sort(([a], [b]) => cmp(a, b)),
+    };
+    return canonicalJson(snap);
+  }
+
+  /** Replace the state with a snapshot (from snapshot(); '' = empty store). */
+  restore(s: string): void {
+    if (s === '') {
+      this.#objects = new Map();
+      this.#history = [];
+      this.#historyStart = 0;
+      this.#compactedThrough = 0;
+      this.#sessions = new Map();
+      this.#appliedIndex = 0;
+      return;
+    }
+    const o = JSON.parse(s) as SnapshotV1;
+    if (o.v !== 1) throw new Error(`cdb store: unsupported snapshot version ${String(o.v)}`);
+    this.#appliedIndex = o.appliedIndex;
+    this.#historyLimit = o.historyLimit;
+    this.#maxSessions = o.maxSessions;
+    this.#compactedThrough = o.compactedThrough;
+    this.#objects = new Map(o.objects.map((x) => [objectKey(x.type, x.id), deepFreeze(x)]));
+    // a put change shares its object with the live object when still current (saves memory)
+    this.#history = o.history.map((ch) => {
+      if (ch.op === 'put') {
+        const live = this.#objects.get(ch.key);
+        if (live && live.revision === ch.object.revision) return deepFreeze({ ...ch, object: live });
+      }
+      return deepFreeze(ch);
+    });
+    this.#historyStart = 0;
+    this.#sessions = new Map(o.sessions.map(([c, sess]) => [c, { ...sess }]));
+  }
+}

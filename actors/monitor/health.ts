@@ -1,0 +1,254 @@
+// The cluster health score: a pure function of the CDB state (objects + merged meta/stats views).
+//
+// evaluateHealth(input, config) → { score 0..100, findings }.
+//
+// Findings (id = "code:objectKey", stable across evaluations — the alarm id):
+//   node-down         critical  node state down/failed, or no fresh report (stale / never reported)
+//   node-degraded     warning   node state degraded
+//   node-cpu          warn/crit stats.cpu (percent) over thresholds.nodeCpu
+//   node-memory       warn/crit stats.memUsedBytes / stats.memTotalBytes over thresholds.nodeMemory
+//   quorum-lost       critical  at most half of the nodes with role cdb are up (the CDB cannot commit)
+//   service-down      critical  an enabled service on an up node is not running (state not up/running,
+//                               or not reporting); warning for the monitor and appswitch services;
+//                               info while 'starting'. Not raised when the node itself is down
+//                               (node-down covers it).
+//   service-missing   warning   a node role expects a service (compute→hypervisor, storage→storage,
+//                               network→network, monitor→monitor, cdb→cdb) but the node has no
+//                               enabled service object of that sub-type
+//   pool-usage        warn/crit stats.usedBytes / stats.sizeBytes over thresholds.poolUsage
+//   pool-degraded     warning   pool state degraded;  pool-down critical: state down/failed/faulted
+//   device-failed     warning   device state down/failed/faulted
+//   network-down      warning   vlan-bridge / trunk state down/failed (degraded: network-degraded warning)
+//   system-down       warning   a system that should run (autostart ≠ false, placed on a node) is not
+//                               loaded/running, or its node is down; critical if its state is failed/crashed
+//   dangling-ref      warning   a spec references an object that does not exist
+//                               (service/device/system .node, pool .devices, share .pool, system .networks/.disks[].share)
+//
+// Score = clamp(100 − Σ penalty, 0, 100), rounded; penalty per finding by severity:
+// critical 20, warning 5, info 0 (config.weights); quorum-lost costs config.weights.quorumLost (100:
+// a cluster whose CDB cannot commit scores 0). So one node down in an otherwise healthy cluster
+// scores 80, a pool at 90 % scores 95, a lost quorum scores 0.
+import { objectKey } from '../cdb/schema.ts';
+import type { CdbObject, NodeRole, ObjectKey, ServiceSubtype } from '../cdb/schema.ts';
+import type { ObjectView } from '../cdb/meta.ts';
+
+export type Severity = 'info' | 'warning' | 'critical';
+export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+export type FindingCode =
+  | 'node-down'
+  | 'node-degraded'
+  | 'node-cpu'
+  | 'node-memory'
+  | 'quorum-lost'
+  | 'service-down'
+  | 'service-missing'
+  | 'pool-usage'
+  | 'pool-degraded'
+  | 'pool-down'
+  | 'device-failed'
+  | 'network-down'
+  | 'network-degraded'
+  | 'system-down'
+  | 'dangling-ref';
+
+export interface Finding {
+  /** "code:objectKey" — stable, used as the alarm id */
+  id: string;
+  code: FindingCode;
+  severity: Severity;
+  object: ObjectKey;
+  reason: string;
+  /** the measured value for threshold findings (percent) */
+  value?: number;
+  /** the threshold crossed */
+  threshold?: number;
+}
+
+export interface Threshold {
+  /** percent at or above which a warning is raised */
+  warning: number;
+  /** percent at or above which it is critical */
+  critical: number;
+}
+
+export interface HealthConfig {
+  thresholds: { poolUsage: Threshold; nodeCpu: Threshold; nodeMemory: Threshold };
+  weights: { critical: number; warning: number; info: number; quorumLost: number };
+}
+
+export const DEFAULT_HEALTH_CONFIG: HealthConfig = {
+  thresholds: {
+    poolUsage: { warning: 85, critical: 95 },
+    nodeCpu: { warning: 90, critical: 98 },
+    nodeMemory: { warning: 90, critical: 97 },
+  },
+  weights: { critical: 20, warning: 5, info: 0, quorumLost: 100 },
+};
+
+export interface HealthInput {
+  /** the persistent objects (CdbStore.list()) */
+  objects: readonly CdbObject[];
+  /** merged meta/stats per object key (MetaTable.view(key, now)); a missing key = never reported */
+  views: ReadonlyMap<ObjectKey, ObjectView> | Readonly<Record<ObjectKey, ObjectView>>;
+}
+
+export interface HealthReport {
+  score: number;
+  /** sorted: critical first, then by id */
+  findings: Finding[];
+  counts: Record<Severity, number>;
+  nodes: { total: number; up: number };
+}
+
+const ROLE_SERVICE: Partial<Record<NodeRole, ServiceSubtype>> = { compute: 'hypervisor', storage: 'storage', network: 'network', monitor: 'monitor', cdb: 'cdb' };
+const RUNNING = new Set(['up', 'running']);
+const SYSTEM_RUNNING = new Set(['up', 'running', 'loaded']);
+const DOWN = new Set(['down', 'failed', 'faulted']);
+
+export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig['thresholds']>; weights?: Partial<HealthConfig['weights']> }): HealthConfig {
+  return {
+    thresholds: { ...DEFAULT_HEALTH_CONFIG.thresholds, ...(partial?.thresholds ?? {}) },
+    weights: { ...DEFAULT_HEALTH_CONFIG.weights, ...(partial?.weights ?? {}) },
+  };
+}
+
+function fmtPct(x: number): string {
+  return `${Math.round(x * 10) / 10}%`;
+}
+
+export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAULT_HEALTH_CONFIG): HealthReport {
+  const viewOf = (key: ObjectKey): ObjectView | undefined =>
+    input.views instanceof Map ? input.views.get(key) : (input.views as Readonly<Record<ObjectKey, ObjectView>>)[key];
+  const findings: Finding[] = [];
+  const add = (code: FindingCode, severity: Severity, object: ObjectKey, reason: string, extra: { value?: number; threshold?: number } = {}) =>
+    findings.push({ id: `${code}:${object}`, code, severity, object, reason, ...extra });
+
+  const byKey = new Map<ObjectKey, CdbObject>();
+  for (const o of input.objects) byKey.set(objectKey(o.type, o.id), o);
+  const exists = (type: string, id: string) => byKey.has(objectKey(type, id));
+  const sorted = [...byKey.keys()].sort().map((k) => byKey.get(k)!);
+
+  // --- nodes
+  const nodeUp = new Map<string, boolean>();
+  let cdbTotal = 0;
+  let cdbUp = 0;
+  for (const o of sorted) {
+    if (o.type !== 'node') continue;
+    const key = objectKey('node', o.id);
+    const v = viewOf(key);
+    let up = false;
+    if (!v || v.lastSeen === undefined) add('node-down', 'critical', key, `node ${o.id} has never reported`);
+    else if (v.stale) add('node-down', 'critical', key, `node ${o.id} is not reporting (stale)`);
+    else if (DOWN.has(v.state)) add('node-down', 'critical', key, `node ${o.id} is ${v.state}`);
+    else {
+      up = true;
+      if (v.state === 'degraded') add('node-degraded', 'warning', key, `node ${o.id} is degraded`);
+      const cpu = v.stats.cpu;
+      if (cpu !== undefined) threshold('node-cpu', key, `node ${o.id} cpu`, cpu, config.thresholds.nodeCpu);
+      const used = v.stats.memUsedBytes;
+      const total = v.stats.memTotalBytes;
+      if (used !== undefined && total !== undefined && total > 0) threshold('node-memory', key, `node ${o.id} memory`, (100 * used) / total, config.thresholds.nodeMemory);
+    }
+    nodeUp.set(o.id, up);
+    if (o.spec.roles.includes('cdb')) {
+      cdbTotal++;
+      if (up) cdbUp++;
+    }
+  }
+  if (cdbTotal > 0 && cdbUp <= Math.floor(cdbTotal / 2)) {
+    add('quorum-lost', 'critical', 'service/cdb', `only ${cdbUp} of ${cdbTotal} cdb nodes are up: no quorum`);
+  }
+
+  function threshold(code: FindingCode, key: ObjectKey, what: string, pct: number, t: Threshold): void {
+    if (pct >= t.critical) add(code, 'critical', key, `${what} at ${fmtPct(pct)} (>= ${t.critical}%)`, { value: pct, threshold: t.critical });
+    else if (pct >= t.warning) add(code, 'warning', key, `${what} at ${fmtPct(pct)} (>= ${t.warning}%)`, { value: pct, threshold: t.warning });
+  }
+
+  const missingRefs = new Map<ObjectKey, string[]>(); // one dangling-ref finding per object, listing every missing reference
+  const dangling = (key: ObjectKey, field: string, type: string, id: string) => {
+    if (exists(type, id)) return;
+    const xs = missingRefs.get(key) ?? [];
+    xs.push(`${field} → ${type}/${id}`);
+    missingRefs.set(key, xs);
+  };
+
+  // --- services
+  const servicesOn = new Map<string, Set<string>>(); // node → enabled service subtypes
+  for (const o of sorted) {
+    if (o.type !== 'service') continue;
+    const key = objectKey('service', o.id);
+    const node = o.spec.node;
+    if (!exists('node', node)) {
+      dangling(key, 'spec.node', 'node', node);
+      continue;
+    }
+    if (o.spec.enabled === false) continue;
+    let set = servicesOn.get(node);
+    if (!set) servicesOn.set(node, (set = new Set()));
+    set.add(o.subtype);
+    if (!nodeUp.get(node)) continue; // node-down covers it
+    const v = viewOf(key);
+    const sev: Severity = o.subtype === 'monitor' || o.subtype === 'appswitch' ? 'warning' : 'critical';
+    if (!v || v.lastSeen === undefined) add('service-down', sev, key, `${o.subtype} service ${o.id} on ${node} has never reported`);
+    else if (v.stale) add('service-down', sev, key, `${o.subtype} service ${o.id} on ${node} is not reporting (stale)`);
+    else if (v.state === 'starting') add('service-down', 'info', key, `${o.subtype} service ${o.id} on ${node} is starting`);
+    else if (!RUNNING.has(v.state)) add('service-down', sev, key, `${o.subtype} service ${o.id} on ${node} is ${v.state}`);
+  }
+  for (const o of sorted) {
+    if (o.type !== 'node') continue;
+    const have = servicesOn.get(o.id) ?? new Set<string>();
+    const missing = o.spec.roles.filter((r) => ROLE_SERVICE[r] !== undefined && !have.has(ROLE_SERVICE[r]!)).map((r) => `${ROLE_SERVICE[r]} (role ${r})`);
+    if (missing.length) add('service-missing', 'warning', objectKey('node', o.id), `node ${o.id} has no enabled ${missing.join(', ')} service${missing.length > 1 ? 's' : ''}`);
+  }
+
+  // --- storage, network, systems
+  for (const o of sorted) {
+    const key = objectKey(o.type, o.id);
+    const v = viewOf(key);
+    const fresh = v && !v.stale ? v : undefined;
+    if (o.type === 'storage' && o.subtype === 'device') {
+      dangling(key, 'spec.node', 'node', o.spec.node);
+      if (fresh && DOWN.has(fresh.state)) add('device-failed', 'warning', key, `device ${o.id} (${o.spec.path} on ${o.spec.node}) is ${fresh.state}`);
+    } else if (o.type === 'storage' && o.subtype === 'pool') {
+      for (const d of o.spec.devices) dangling(key, 'spec.devices', 'storage', d);
+      if (fresh && DOWN.has(fresh.state)) add('pool-down', 'critical', key, `pool ${o.id} is ${fresh.state}`);
+      else if (fresh && fresh.state === 'degraded') add('pool-degraded', 'warning', key, `pool ${o.id} is degraded`);
+      const used = fresh?.stats.usedBytes;
+      const size = fresh?.stats.sizeBytes;
+      if (used !== undefined && size !== undefined && size > 0) threshold('pool-usage', key, `pool ${o.id} usage`, (100 * used) / size, config.thresholds.poolUsage);
+    } else if (o.type === 'storage' && o.subtype === 'share') {
+      dangling(key, 'spec.pool', 'storage', o.spec.pool);
+    } else if (o.type === 'network') {
+      for (const n of o.spec.nodes ?? []) dangling(key, 'spec.nodes', 'node', n);
+      if (fresh && DOWN.has(fresh.state)) add('network-down', 'warning', key, `${o.subtype} ${o.id} is ${fresh.state}`);
+      else if (fresh && fresh.state === 'degraded') add('network-degraded', 'warning', key, `${o.subtype} ${o.id} is degraded`);
+    } else if (o.type === 'system') {
+      if (o.spec.node !== undefined) dangling(key, 'spec.node', 'node', o.spec.node);
+      for (const n of o.spec.networks ?? []) dangling(key, 'spec.networks', 'network', n);
+      for (const d of o.spec.disks ?? []) dangling(key, 'spec.disks', 'storage', d.share);
+      if (o.spec.autostart === false || o.spec.node === undefined || !exists('node', o.spec.node)) continue;
+      if (!nodeUp.get(o.spec.node)) add('system-down', 'warning', key, `system ${o.id} is down: its node ${o.spec.node} is down`);
+      else if (!fresh) add('system-down', 'warning', key, `system ${o.id} on ${o.spec.node} is not reporting`);
+      else if (fresh.state === 'failed' || fresh.state === 'crashed') add('system-down', 'critical', key, `system ${o.id} on ${o.spec.node} is ${fresh.state}`);
+      else if (!SYSTEM_RUNNING.has(fresh.state)) add('system-down', 'warning', key, `system ${o.id} on ${o.spec.node} is ${fresh.state}`);
+    }
+  }
+  for (const [key, refs] of missingRefs) add('dangling-ref', 'warning', key, `${key} refers to missing objects: ${refs.join(', ')}`);
+
+  findings.sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const counts: Record<Severity, number> = { info: 0, warning: 0, critical: 0 };
+  let penalty = 0;
+  for (const f of findings) {
+    counts[f.severity]++;
+    penalty += f.code === 'quorum-lost' ? config.weights.quorumLost : config.weights[f.severity];
+  }
+  const score = Math.max(0, Math.min(100, Math.round(100 - penalty)));
+  let total = 0;
+  let up = 0;
+  for (const u of nodeUp.values()) {
+    total++;
+    if (u) up++;
+  }
+  return { score, findings, counts, nodes: { total, up } };
+}
