@@ -55,6 +55,12 @@ export class Cell implements ActorContext<unknown> {
   readonly openAsks = new Map<number, string>();
   #log: Logger | null = null;
   #stopRequested = false;
+  /**
+   * Set when the parent removed this actor for good while it was still
+   * stopping: its watchers are told (and its tombstone dropped) once it has
+   * actually stopped, not before its PostStop ran.
+   */
+  terminateWhenDone: { error: Error | undefined } | null = null;
 
   constructor(rt: ThreadRuntime, spec: SpawnSpec, behavior: Behavior<unknown> | null) {
     this.rt = rt;
@@ -95,19 +101,40 @@ export class Cell implements ActorContext<unknown> {
   }
 
   stop(child: ActorRef<never>): void {
+    void this.stopAndWait(child);
+  }
+
+  /** ctx.stop, settling once the child has stopped (ActorSystem.stop awaits this). */
+  stopAndWait(child: ActorRef<never>): Promise<void> {
     if (child.path === this.path) {
       this.#stopRequested = true;
-      return;
+      return Promise.resolve();
     }
     const rec = this.kids.get(lastSegment(child.path));
     if (!rec || rec.ref.path !== child.path) {
       throw new Error(`${child.path} is not a child of ${this.path}`);
     }
-    this.#supervise(async () => {
-      await this.#stopChild(rec, 'stopped by parent');
-      this.kids.delete(rec.name);
-      this.rt.forgetSpec(rec.spec);
+    return new Promise<void>((resolve) => {
+      this.#supervise(async () => {
+        try {
+          // It may have ended and been removed while earlier supervision work ran.
+          if (this.kids.get(rec.name) !== rec) return;
+          await this.#stopChild(rec, 'stopped by parent');
+          // Removed for good: watchers must hear Terminated and the tombstone must go
+          // (before, neither happened for a child stopped by its parent).
+          this.#removeChild(rec, undefined);
+        } finally {
+          resolve();
+        }
+      });
     });
+  }
+
+  /** The child is gone for good: forget it and tell its watchers. */
+  #removeChild(rec: ChildRecord, error: Error | undefined): void {
+    if (this.kids.get(rec.name) === rec) this.kids.delete(rec.name);
+    this.rt.forgetSpec(rec.spec);
+    this.rt.notifyTerminated(rec.ref, error);
   }
 
   children(): ActorRef<never>[] {
@@ -125,7 +152,7 @@ export class Cell implements ActorContext<unknown> {
     this.openAsks.delete(to.$ask);
     this.rt.sendReply(to.$thread, to.$ask, true, value);
   }
-  replyError(to: ReplyTo<unknown>, error: Error): void {
+  replyError<R>(to: ReplyTo<R>, error: Error): void {
     this.openAsks.delete(to.$ask);
     this.rt.sendReply(to.$thread, to.$ask, false, error);
   }
@@ -231,18 +258,22 @@ export class Cell implements ActorContext<unknown> {
       if (this.parked !== null && this.parked.size > 0) this.#unpark();
       n++;
       if (env.ask !== undefined) this.#trackAsk(env);
-      rt.current = env;
+      const isSignal = env.sig === true;
+      rt.current = isSignal ? null : env;
       let next: unknown;
       try {
-        next = this.#behavior!.onMessage!(this, env.msg);
+        if (isSignal) {
+          const h = this.#behavior!.onSignal;
+          next = h ? h(this, env.msg as Signal) : undefined;
+        } else next = this.#behavior!.onMessage!(this, env.msg);
       } catch (e) {
         rt.current = null;
-        this.crash(toError(e), env);
+        this.crash(toError(e), isSignal ? undefined : env);
         return n;
       }
       rt.current = null;
       this.processed++;
-      if (bus.active) bus.emit('processed', this.path, { msgType: messageType(env.msg), msgId: env.id, corrId: env.corr, depth: this.mailbox.size });
+      if (bus.active && !isSignal) bus.emit('processed', this.path, { msgType: messageType(env.msg), msgId: env.id, corrId: env.corr, depth: this.mailbox.size });
       if (next !== undefined && next !== Same) {
         if (isThenable(next)) {
           this.#await(next as Promise<Next<unknown>>, env);
@@ -296,16 +327,28 @@ export class Cell implements ActorContext<unknown> {
     this.openAsks.set(env.ask!, env.askThread!);
   }
 
-  /** Deliver a signal to the behaviour (Terminated, PostStop, PreRestart). */
+  /**
+   * Deliver a signal (Terminated) to the behaviour. It is queued in the mailbox
+   * like a message (past the capacity check): calling the handler directly let
+   * it run while an async message handler was still pending, and a promise it
+   * returned then cleared `busy` under the other handler.
+   */
   signal(sig: Signal): void {
+    if (this.status !== 'running' && this.status !== 'starting') return;
+    this.mailbox.push({ to: this.path, msg: sig, id: 0, corr: 0, cause: 0, sig: true });
+    this.rt.makeReady(this);
+  }
+
+  /** Run the PostStop handler and wait for it (a never-settling one is cut off by the parent's shutdown timeout). */
+  async #postStop(): Promise<void> {
     const h = this.#behavior?.onSignal;
-    if (!h || this.status !== 'running') return;
+    if (!h) return;
     try {
-      const next = h(this, sig);
-      if (isThenable(next)) this.#await(next as Promise<Next<unknown>>, { to: this.path, msg: sig, id: 0, corr: 0, cause: 0 });
-      else this.#become(next as Next<unknown>);
+      const r = h(this, { signal: 'PostStop' });
+      if (isThenable(r)) await r;
     } catch (e) {
-      this.crash(toError(e));
+      // The actor is going away anyway: a failing PostStop must not turn the stop into a crash.
+      this.log.error('PostStop handler failed', { error: toError(e).message });
     }
   }
 
@@ -313,15 +356,19 @@ export class Cell implements ActorContext<unknown> {
 
   /** Admit an envelope under the overflow policy. */
   admit(env: Envelope): 'queued' | 'parked' | 'refused' {
+    // Parked messages go first: a newcomer must not overtake them.
+    if (this.parked !== null && this.parked.size > 0 && this.mailbox.size < this.capacity) this.#unpark();
     if (this.mailbox.size < this.capacity) {
       this.mailbox.push(env);
       return 'queued';
     }
     const policy = this.spec.mailbox.overflow ?? 'drop';
     if (policy === 'backpressure') {
-      // Parked messages wait for room; an ask's own timeout bounds its wait.
       const parked = (this.parked ??= new Queue());
-      if (parked.size < this.capacity) {
+      // An offer or ask has a sender waiting for it (an ask also has its own timeout),
+      // so it always waits for room, as documented; only plain tells are bounded.
+      // (Before, offers beyond 2 x capacity were refused even under backpressure.)
+      if (env.offer !== undefined || env.ask !== undefined || parked.size < this.capacity) {
         parked.push(env);
         return 'parked';
       }
@@ -359,8 +406,10 @@ export class Cell implements ActorContext<unknown> {
     const kids = [...this.kids.values()].reverse();
     this.kids.clear();
     for (const c of kids) {
-      this.rt.sendSys(c.ref.thread, { k: 'stop', path: c.ref.path, reason: 'parent crashed' });
+      this.rt.sendSys(c.ref.thread, { k: 'stop', path: c.ref.path, reason: 'parent crashed', parent: this.#selfData(), incarnation: c.spec.incarnation });
       this.rt.forgetSpec(c.spec);
+      // Gone for good: its watchers hear Terminated once it has stopped.
+      this.rt.notifyTerminated(c.ref, undefined);
     }
     this.rt.cellCrashed(this, error);
   }
@@ -370,7 +419,7 @@ export class Cell implements ActorContext<unknown> {
     for (const [id, thread] of this.openAsks) this.rt.sendReply(thread, id, false, err);
     this.openAsks.clear();
     const rest = [...this.mailbox.drain(), ...(this.parked?.drain() ?? []), ...(this.#stashApi?.take() ?? [])];
-    for (const env of rest) this.rt.deadLetter(env, reason, err);
+    for (const env of rest) if (env.sig !== true) this.rt.deadLetter(env, reason, err);
   }
 
   /** The behaviour returned Stopped or stopped itself. */
@@ -390,16 +439,23 @@ export class Cell implements ActorContext<unknown> {
     this.#cancelTimers();
     await this.#supervising;
     for (const c of [...this.kids.values()].reverse()) {
+      // kill() (the parent's shutdown timeout) may have ended us while we waited.
+      if (this.#gone()) return;
       await this.#stopChild(c, `parent ${reason}`);
-      this.rt.forgetSpec(c.spec);
+      this.#removeChild(c, undefined);
     }
+    if (this.#gone()) return;
     this.kids.clear();
-    if (!wasCrashed) {
-      this.status = 'running';
-      this.signal({ signal: 'PostStop' });
-      this.status = 'stopping';
-    }
+    // PostStop may return a promise: wait for it (before, finish() ran at once, so
+    // async cleanup was cut short and the parent's shutdown timeout never applied).
+    if (!wasCrashed) await this.#postStop();
+    if (this.#gone()) return;
     this.finish(reason, requested);
+  }
+
+  /** Ended by kill() while an async stop was in progress (a method, so TS does not narrow status away). */
+  #gone(): boolean {
+    return this.status === 'stopped';
   }
 
   /** Forced stop: no waiting. */
@@ -407,7 +463,11 @@ export class Cell implements ActorContext<unknown> {
     if (this.status === 'stopped') return;
     this.status = 'stopping';
     this.#cancelTimers();
-    for (const c of this.kids.values()) this.rt.sendSys(c.ref.thread, { k: 'kill', path: c.ref.path });
+    for (const c of this.kids.values()) {
+      this.rt.sendSys(c.ref.thread, { k: 'kill', path: c.ref.path });
+      this.rt.forgetSpec(c.spec);
+      this.rt.notifyTerminated(c.ref, undefined);
+    }
     this.kids.clear();
     this.finish('killed', true);
   }
@@ -424,10 +484,14 @@ export class Cell implements ActorContext<unknown> {
     this.#supervising = this.#supervising.then(work).catch((e) => this.crash(toError(e)));
   }
 
+  #selfData(): RefData {
+    return { $ref: 1, path: this.path, thread: this.rt.thread };
+  }
+
   async #stopChild(rec: ChildRecord, reason: string): Promise<void> {
     rec.managed = true;
     const done = new Promise<void>((resolve) => (rec.stopWaiter = resolve));
-    this.rt.sendSys(rec.ref.thread, { k: 'stop', path: rec.ref.path, reason });
+    this.rt.sendSys(rec.ref.thread, { k: 'stop', path: rec.ref.path, reason, parent: this.#selfData(), incarnation: rec.spec.incarnation });
     const timer = this.rt.env.setTimer(rec.spec.shutdownMs, () => {
       // OTP's brutal kill after the shutdown timeout.
       this.log.warn('child did not stop in time; killing it', { child: rec.ref.path, shutdownMs: rec.spec.shutdownMs });
@@ -440,15 +504,17 @@ export class Cell implements ActorContext<unknown> {
   }
 
   /** A child reported its end (requested by us, or on its own). */
-  childStopped(child: string, exit: 'normal' | 'crash', error: Error | undefined, requested: boolean): void {
+  childStopped(child: string, exit: 'normal' | 'crash', error: Error | undefined, requested: boolean, incarnation: number): void {
     const rec = this.kids.get(lastSegment(child));
-    if (!rec || rec.ref.path !== child) return;
+    // A late report from an incarnation we already replaced must not end the wait
+    // for (or trigger supervision of) the current one.
+    if (!rec || rec.ref.path !== child || rec.spec.incarnation !== incarnation) return;
     if (rec.stopWaiter) {
       rec.stopWaiter();
       return;
     }
     if (requested || this.status !== 'running') return;
-    this.#onChildEnded(rec, exit, error);
+    this.#onChildEnded(rec, exit, error, incarnation);
   }
 
   /** A child crashed. */
@@ -460,11 +526,17 @@ export class Cell implements ActorContext<unknown> {
       return;
     }
     if (this.status !== 'running' && this.status !== 'starting') return;
-    this.#onChildEnded(rec, 'crash', error);
+    this.#onChildEnded(rec, 'crash', error, incarnation);
   }
 
-  #onChildEnded(rec: ChildRecord, exit: 'normal' | 'crash', error: Error | undefined): void {
+  #onChildEnded(rec: ChildRecord, exit: 'normal' | 'crash', error: Error | undefined, incarnation: number): void {
     this.#supervise(async () => {
+      // The same end can be reported twice (a crash report, then the death of its
+      // worker), and a queued report can be overtaken by a group restart that
+      // already replaced this incarnation: act once, on the incarnation that ended.
+      if (this.kids.get(rec.name) !== rec || rec.spec.incarnation !== incarnation) return;
+      // Stopping: the ordered shutdown stops whatever is left; do not restart.
+      if (this.status !== 'running') return;
       const ordered = [...this.kids.values()];
       const d = decide(
         this.#strategy,
@@ -476,18 +548,14 @@ export class Cell implements ActorContext<unknown> {
       );
       this.#restartLog = d.restartLog;
       if (d.action === 'remove') {
-        this.kids.delete(rec.name);
-        this.rt.forgetSpec(rec.spec);
-        this.rt.notifyTerminated(rec.ref, exit === 'crash' ? error : undefined);
+        this.#removeChild(rec, exit === 'crash' ? error : undefined);
         return;
       }
       if (d.action === 'escalate') {
         const bus = this.rt.bus;
         if (bus.active) bus.emit('escalated', this.path, { reason: d.reason });
         const err = new Error(`${this.path}: ${d.reason}`, { cause: error });
-        this.kids.delete(rec.name);
-        this.rt.forgetSpec(rec.spec);
-        this.rt.notifyTerminated(rec.ref, error);
+        this.#removeChild(rec, error);
         if (this.parent === null) {
           this.rt.rootEscalated(err);
           return;
@@ -495,7 +563,7 @@ export class Cell implements ActorContext<unknown> {
         // Shut down the remaining children in order, then fail ourselves.
         for (const c of [...this.kids.values()].reverse()) {
           await this.#stopChild(c, 'supervisor gave up');
-          this.rt.forgetSpec(c.spec);
+          this.#removeChild(c, undefined);
         }
         this.kids.clear();
         this.crash(err);
@@ -508,9 +576,7 @@ export class Cell implements ActorContext<unknown> {
       for (const c of ordered) {
         if (!d.start.includes(c.name) && d.stop.includes(c.name)) {
           // A temporary sibling caught in a group restart is not brought back.
-          this.kids.delete(c.name);
-          this.rt.forgetSpec(c.spec);
-          this.rt.notifyTerminated(c.ref, undefined);
+          this.#removeChild(c, undefined);
         }
       }
       for (const name of d.start) {
@@ -556,11 +622,15 @@ class CellStash implements Stash<unknown> {
   get size(): number {
     return this.#items.length;
   }
-  stash(): void {
-    const cur = this.#cell.rt.current;
-    if (!cur || cur.to !== this.#cell.path) throw new Error('stash() must be called while handling a message');
+  stash(msg: unknown): void {
     if (this.#items.length >= STASH_CAPACITY) throw new StashOverflowError(`stash of ${this.#cell.path} is full (${STASH_CAPACITY})`);
-    this.#items.push(cur);
+    const cur = this.#cell.rt.current;
+    // The message being handled keeps its envelope (ids, and the ask it may carry).
+    // Anything else — the API takes `msg` — gets an envelope of its own; before,
+    // the argument was ignored and the current message stashed instead, and
+    // stashing after an `await` threw.
+    if (cur !== null && cur.to === this.#cell.path && cur.msg === msg) this.#items.push(cur);
+    else this.#items.push(this.#cell.rt.envelopeFor(this.#cell.path, msg));
   }
   unstashAll(): void {
     if (this.#items.length === 0) return;

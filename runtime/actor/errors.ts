@@ -70,6 +70,8 @@ export interface SerializedError {
 }
 
 const STANDARD = new Set(['name', 'message', 'stack', 'cause']);
+/** How deep causes (and errors in fields) are followed; beyond it only name and message are kept. */
+const MAX_DEPTH = 8;
 
 /** Turn any thrown value into plain data that survives structured clone intact. */
 export function serializeError(e: unknown, depth = 0): SerializedError {
@@ -78,12 +80,14 @@ export function serializeError(e: unknown, depth = 0): SerializedError {
   }
   const out: SerializedError = { $error: 1, name: e.name, message: e.message };
   if (e.stack !== undefined) out.stack = e.stack;
-  if ('cause' in e && e.cause !== undefined) {
-    out.cause = e.cause instanceof Error && depth < 8 ? serializeError(e.cause, depth + 1) : cloneable(e.cause);
-  }
+  // Past the depth limit stop following causes and fields: before, the limit only
+  // switched to cloneable(), which called serializeError again, so a cyclic cause
+  // (err.cause = err) overflowed the stack.
+  if (depth >= MAX_DEPTH) return out;
+  if ('cause' in e && e.cause !== undefined) out.cause = cloneable(e.cause, depth + 1);
   for (const k of Object.keys(e)) {
     if (STANDARD.has(k)) continue;
-    (out.fields ??= {})[k] = cloneable((e as unknown as Record<string, unknown>)[k]);
+    (out.fields ??= {})[k] = cloneable((e as unknown as Record<string, unknown>)[k], depth + 1);
   }
   return out;
 }
@@ -118,11 +122,11 @@ function describe(v: unknown): string {
 }
 
 /** Keep values structured clone can carry; replace functions/symbols with a description. */
-function cloneable(v: unknown): unknown {
+function cloneable(v: unknown, depth: number): unknown {
   if (v === null || v === undefined) return v;
   const t = typeof v;
   if (t === 'function' || t === 'symbol') return `[${t}]`;
-  if (v instanceof Error) return serializeError(v, 8);
+  if (v instanceof Error) return serializeError(v, depth);
   try {
     structuredClone(v);
     return v;

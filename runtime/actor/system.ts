@@ -106,16 +106,15 @@ export class ActorSystem {
 
   /** Stop a top-level actor (children first, in reverse order) and wait until it is gone. */
   async stop(ref: ActorRef<never>): Promise<void> {
-    const done = new Promise<void>((resolve) => {
-      const off = this.onEvent((e) => {
-        if (e.kind === 'stopped' && e.path === ref.path) {
-          off();
-          resolve();
-        }
-      });
-    });
-    this.#guardian.stop(ref);
-    await done;
+    // Waits on the guardian's own record of the stop. (It used to wait for a
+    // 'stopped' inspection event: that turned inspection on in every worker, lost
+    // the race when the event came from a worker before it had switched
+    // inspection on, never settled for an actor that had already stopped, and
+    // leaked the listener when `ref` was not a top-level actor.)
+    if (!/^\/user\/[^/]+$/.test(ref.path)) throw new Error(`${ref.path} is not a top-level actor (stop it from its parent with ctx.stop)`);
+    // Already gone (stopped, or removed after it ended): nothing to wait for.
+    if (!this.#guardian.children().some((c) => c.path === ref.path)) return;
+    await this.#guardian.stopAndWait(ref);
   }
 
   /** A ref to an actor by path and thread (for tools; actors normally receive refs in messages). */
@@ -183,7 +182,13 @@ export class ActorSystem {
   // ---- workers ------------------------------------------------------------------
 
   #ensureWorker(name: string, limits: WorkerLimits | undefined): void {
-    if (this.#workers.has(name) || this.#shuttingDown) return;
+    if (this.#workers.has(name)) return;
+    if (this.#shuttingDown) {
+      // No new workers during shutdown. Say so, or whatever waits for this
+      // worker (a parent stopping a child there) waits out its timeout.
+      this.#declareDead(`w:${name}`, new WorkerDiedError(name, null, 'not started: the system is shutting down'));
+      return;
+    }
     const thread = `w:${name}`;
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(WORKER_URL, {
@@ -226,9 +231,14 @@ export class ActorSystem {
     if (slot.lastError) (err as { cause?: unknown }).cause = slot.lastError;
     if (this.rt.bus.active) this.rt.bus.emit('worker-died', slot.thread, { reason: detail });
     this.#log({ level: 'warn', path: slot.thread, msg: `worker ${slot.name} died: ${detail}`, thread: 'main' });
-    const s: SysMsg = { k: 'threadDied', thread: slot.thread, error: serializeError(err) };
+    this.#declareDead(slot.thread, err);
+  }
+
+  /** Tell every thread that `thread` is gone (asks fail, parents see crashes, watchers see Terminated). */
+  #declareDead(thread: string, err: Error): void {
+    const s: SysMsg = { k: 'threadDied', thread, error: serializeError(err) };
     for (const w of this.#workers.values()) w.worker.postMessage([{ t: 's', s }]);
-    this.rt.threadDied(slot.thread, err);
+    this.rt.threadDied(thread, err);
   }
 
   #forceKill(thread: string, path: string): void {

@@ -27,6 +27,8 @@ const THROUGHPUT = 300;
 const TURN_BUDGET = 20_000;
 /** Items per postMessage; a larger burst is split. */
 const MAX_BATCH = 2048;
+/** Largest delay a Node timer honours (2^31 - 1 ms). */
+const MAX_TIMEOUT = 2_147_483_647;
 
 interface PendingAsk {
   resolve: (v: unknown) => void;
@@ -67,13 +69,23 @@ export class ThreadRuntime {
   #seq = 0;
   #askSeq = 0;
   #asks = new Map<number, PendingAsk>();
-  #offers = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #offers = new Map<number, { resolve: () => void; reject: (e: Error) => void; thread: string }>();
   #local = new Map<number, Behavior<unknown>>();
   #localSeq = 0;
   /** Target side: who watches each local path. */
   #watchers = new Map<string, Map<string, RefData>>();
-  /** Watcher side: remote targets each local actor watches (so a dead worker still yields Terminated). */
+  /**
+   * Watcher side: targets each local actor watches (so a dead worker still
+   * yields Terminated, and a Terminated after unwatch or after the watcher
+   * stopped is dropped).
+   */
   #watching = new Map<string, Map<string, RefData>>();
+  /**
+   * Worker threads known to have died and not (yet) recreated. Items for them
+   * are failed here instead of waiting for a link: before, the first reply or
+   * Terminated addressed to a dead worker silently re-created an empty worker.
+   */
+  #dead = new Map<string, Error>();
   #links = new Map<string, Link>();
   #outbox = new Map<string, WireItem[]>();
   #flushScheduled = false;
@@ -130,6 +142,12 @@ export class ThreadRuntime {
     else this.#enqueue(to.thread, { t: 'e', e: env });
   }
 
+  /** A fresh envelope to `to`, with no cause (a stashed message that is not the current one). */
+  envelopeFor(to: string, msg: unknown): Envelope {
+    const id = this.#idBase + ++this.#seq;
+    return { to, msg, id, corr: id, cause: 0 };
+  }
+
   sendFromTimer(cell: Cell, msg: unknown): void {
     const env = this.#envelope(cell.path, msg);
     env.cause = 0;
@@ -140,8 +158,13 @@ export class ThreadRuntime {
 
   ask<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, opts: AskOptions | undefined): Promise<R> {
     const timeoutMs = opts?.timeoutMs ?? 5000;
-    if (!(timeoutMs > 0)) return Promise.reject(new RangeError(`ask timeout must be a positive number of ms, got ${timeoutMs}`));
-    const id = ++this.#askSeq;
+    // Timers cannot exceed 2^31-1 ms: a larger (or infinite) value would fire after 1 ms.
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT)) {
+      return Promise.reject(new RangeError(`ask timeout must be a positive number of ms up to ${MAX_TIMEOUT}, got ${timeoutMs}`));
+    }
+    // Ask ids are unique per system (thread index in the high bits): a late reply
+    // meant for a dead worker must not settle an ask of its replacement.
+    const id = this.#idBase + ++this.#askSeq;
     const replyTo: ReplyTo<R> = { $ask: id, $thread: this.thread };
     let msg: unknown;
     try {
@@ -165,11 +188,13 @@ export class ThreadRuntime {
 
   offer(to: RefData, msg: unknown): Promise<void> {
     const env = this.#envelope(to.path, msg);
-    const id = ++this.#askSeq;
+    const id = this.#idBase + ++this.#askSeq;
     env.offer = id;
     env.askThread = this.thread;
+    if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
     return new Promise<void>((resolve, reject) => {
-      this.#offers.set(id, { resolve, reject });
+      // `thread` so that the death of the target's worker rejects it (it used to hang).
+      this.#offers.set(id, { resolve, reject, thread: to.thread });
       if (to.thread === this.thread) this.deliver(env);
       else this.#enqueue(to.thread, { t: 'e', e: env });
     });
@@ -343,6 +368,8 @@ export class ThreadRuntime {
     if (placement && 'worker' in placement && !this.inThreadOnly) {
       thread = `w:${placement.worker}`;
       this.#placements.set(spec.path, placement);
+      // Starting an actor there is the one reason to bring a dead worker back.
+      this.#dead.delete(thread);
       if (!this.#links.has(thread)) this.#hooks.ensureWorker(placement.worker, placement);
     }
     if (thread === this.thread) this.spawnLocal(spec, restartedAfter);
@@ -414,19 +441,38 @@ export class ThreadRuntime {
 
   cellStopped(cell: Cell, reason: string, requested: boolean): void {
     if (this.bus.active) this.bus.emit('stopped', cell.path, { reason, incarnation: cell.incarnation });
+    // What it watched is no longer its business (nor a later actor's at this path).
+    if (this.cells.get(cell.path) === cell) this.#watching.delete(cell.path);
     const p = cell.spec.parent;
-    if (p !== null) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: cell.path, exit: 'normal', requested });
-    else this.notifyTerminated({ $ref: 1, path: cell.path, thread: this.thread }, undefined);
+    const self: RefData = { $ref: 1, path: cell.path, thread: this.thread };
+    if (p !== null) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: cell.path, exit: 'normal', requested, incarnation: cell.incarnation });
+    else this.notifyTerminated(self, undefined);
+    const t = cell.terminateWhenDone;
+    if (t !== null) {
+      cell.terminateWhenDone = null;
+      this.#terminated(cell, self, t.error);
+    }
   }
 
   /** The parent has removed `ref` for good: tell its watchers, drop its tombstone. */
   notifyTerminated(ref: RefData, error: Error | undefined): void {
     if (ref.thread !== this.thread) {
+      if (this.#dead.has(ref.thread)) return; // its watchers were told when the worker died
       this.#enqueue(ref.thread, { t: 's', s: { k: 'terminated', watcher: '', target: ref, ...(error ? { error: serializeError(error) } : {}) } });
       return;
     }
     const c = this.cells.get(ref.path);
-    if (c && (c.status === 'stopped' || c.status === 'crashed')) this.cells.delete(ref.path);
+    if (c && c.status !== 'stopped' && c.status !== 'crashed') {
+      // Still running its shutdown: watchers hear Terminated once it has stopped.
+      c.terminateWhenDone = { error };
+      return;
+    }
+    this.#terminated(c, ref, error);
+  }
+
+  #terminated(c: Cell | undefined, ref: RefData, error: Error | undefined): void {
+    // Drop the tombstone, but never a newer actor that took the path meanwhile.
+    if (c !== undefined && this.cells.get(ref.path) === c) this.cells.delete(ref.path);
     const ws = this.#watchers.get(ref.path);
     if (!ws) return;
     this.#watchers.delete(ref.path);
@@ -447,10 +493,14 @@ export class ThreadRuntime {
   watch(watcher: string, target: ActorRef<never>): void {
     const t = target as Ref<never>;
     const w: RefData = { $ref: 1, path: watcher, thread: this.thread };
-    if (t.thread !== this.thread) {
-      let m = this.#watching.get(watcher);
-      if (!m) this.#watching.set(watcher, (m = new Map()));
-      m.set(t.path, { $ref: 1, path: t.path, thread: t.thread });
+    let m = this.#watching.get(watcher);
+    if (!m) this.#watching.set(watcher, (m = new Map()));
+    m.set(t.path, { $ref: 1, path: t.path, thread: t.thread });
+    const dead = this.#dead.get(t.thread);
+    if (dead !== undefined) {
+      // Watching an actor on a dead worker: Terminated at once.
+      this.sendSys(this.thread, { k: 'terminated', watcher, target: { $ref: 1, path: t.path, thread: t.thread }, error: serializeError(dead) });
+      return;
     }
     this.sendSys(t.thread, { k: 'watch', target: t.path, watcher: w });
   }
@@ -471,8 +521,11 @@ export class ThreadRuntime {
       case 'stop': {
         const c = this.cells.get(s.path);
         if (!c || c.status === 'stopped') {
-          const p = c?.spec.parent;
-          if (p) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: s.path, exit: 'normal', requested: true });
+          // Nothing to stop: still answer, or the parent waits out its shutdown timeout.
+          // (Before, an absent cell — e.g. on a worker that replaced a dead one — never answered.)
+          const p = c?.spec.parent ?? s.parent;
+          const incarnation = c?.incarnation ?? s.incarnation ?? 0;
+          if (p) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: s.path, exit: 'normal', requested: true, incarnation });
           return;
         }
         if (c.status === 'crashed') {
@@ -487,7 +540,7 @@ export class ThreadRuntime {
         this.cells.get(s.path)?.kill();
         return;
       case 'stopped':
-        this.cells.get(s.parent)?.childStopped(s.child, s.exit, s.error ? deserializeError(s.error) : undefined, s.requested);
+        this.cells.get(s.parent)?.childStopped(s.child, s.exit, s.error ? deserializeError(s.error) : undefined, s.requested, s.incarnation);
         return;
       case 'failed':
         this.cells.get(s.parent)?.childFailed(s.child, deserializeError(s.error), s.incarnation);
@@ -512,7 +565,8 @@ export class ThreadRuntime {
           this.notifyTerminated(s.target, s.error ? deserializeError(s.error) : undefined);
           return;
         }
-        this.#watching.get(s.watcher)?.delete(s.target.path);
+        // Only if still watched: none after unwatch, none for a watcher that stopped.
+        if (!this.#watching.get(s.watcher)?.delete(s.target.path)) return;
         const c = this.cells.get(s.watcher);
         if (!c) return;
         const ref = this.refFor<never>(s.target);
@@ -540,13 +594,32 @@ export class ThreadRuntime {
 
   /** A worker is gone: fail asks to it, tell parents their children there crashed, end watches. */
   threadDied(thread: string, error: Error): void {
+    const died =
+      error.name === 'WorkerDiedError'
+        ? error
+        : new WorkerDiedError(thread.replace(/^w:/, ''), (error as { exitCode?: number }).exitCode ?? null, error.message);
     this.#links.delete(thread);
+    this.#dead.set(thread, died);
+    // Whatever was on its way there is failed like any message to a dead actor.
+    const unsent = [...(this.#outbox.get(thread) ?? []), ...(this.#waiting.get(thread) ?? [])];
     this.#outbox.delete(thread);
+    this.#waiting.delete(thread);
+    this.#failUndeliverable(thread, unsent);
     for (const [id, p] of this.#asks) {
       if (p.thread !== thread) continue;
       this.#asks.delete(id);
       this.env.clearTimer(p.timer);
-      p.reject(new WorkerDiedError(thread.replace(/^w:/, ''), (error as { exitCode?: number }).exitCode ?? null, error.message));
+      p.reject(died);
+    }
+    for (const [id, o] of this.#offers) {
+      if (o.thread !== thread) continue;
+      this.#offers.delete(id);
+      o.reject(died);
+    }
+    // Its actors watched ours: those watches died with it.
+    for (const [target, ws] of this.#watchers) {
+      for (const [k, w] of ws) if (w.thread === thread) ws.delete(k);
+      if (ws.size === 0) this.#watchers.delete(target);
     }
     for (const cell of this.cells.values()) {
       for (const kid of [...cell.kids.values()]) {
@@ -558,8 +631,22 @@ export class ThreadRuntime {
         if (ref.thread !== thread) continue;
         targets.delete(path);
         const c = this.cells.get(watcher);
-        c?.signal({ signal: 'Terminated', ref: this.refFor<never>(ref), error });
+        c?.signal({ signal: 'Terminated', ref: this.refFor<never>(ref), error: died });
       }
+    }
+  }
+
+  /** Items addressed to a thread that is gone: fail them as if the actors had stopped. */
+  #failUndeliverable(thread: string, items: WireItem[]): void {
+    const err = this.#dead.get(thread) ?? new WorkerDiedError(thread.replace(/^w:/, ''), null, 'gone');
+    for (const it of items) {
+      if (it.t === 'e') this.deadLetter(it.e, 'worker died', err);
+      else if (it.t === 's' && it.s.k === 'stop' && it.s.parent) {
+        // Its host is gone, so it is stopped: answer for it.
+        const p = it.s.parent;
+        this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: it.s.path, exit: 'normal', requested: true, incarnation: it.s.incarnation ?? 0 });
+      }
+      // Replies, Terminated and other system messages have nobody to reach.
     }
   }
 
@@ -567,6 +654,7 @@ export class ThreadRuntime {
 
   addLink(thread: string, link: Link): void {
     this.#links.set(thread, link);
+    this.#dead.delete(thread);
     const waiting = this.#waiting.get(thread);
     if (waiting) {
       this.#waiting.delete(thread);
@@ -606,6 +694,10 @@ export class ThreadRuntime {
     const link = this.#links.get(thread);
     if (link) {
       link.post(items);
+      return;
+    }
+    if (this.#dead.has(thread)) {
+      this.#failUndeliverable(thread, items);
       return;
     }
     let w = this.#waiting.get(thread);

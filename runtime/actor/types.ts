@@ -133,7 +133,9 @@ export interface ActorContext<M> {
 
   /** Answer an ask. Calling it twice, or after the asker gave up, is harmless. */
   reply<R>(to: ReplyTo<R>, value: R): void;
-  replyError(to: ReplyTo<unknown>, error: Error): void;
+  // Generic so that any ReplyTo<R> is accepted (ReplyTo is contravariant in R, so
+  // ReplyTo<number> is not assignable to ReplyTo<unknown>).
+  replyError<R>(to: ReplyTo<R>, error: Error): void;
   /** Ask from inside an actor; the result comes back as a message built by `map`. */
   pipeToSelf<T>(p: Promise<T>, map: (r: { ok: true; value: T } | { ok: false; error: Error }) => M): void;
 

@@ -18,6 +18,8 @@ export interface Envelope {
   askThread?: string;
   /** Set by offer(): the sender wants to know when the message is in the mailbox. */
   offer?: number;
+  /** A signal (Terminated) queued behind messages so it never runs concurrently with a handler. Never crosses threads. */
+  sig?: true;
 }
 
 export interface RefData {
@@ -44,10 +46,15 @@ export interface SpawnSpec {
 
 export type SysMsg =
   | { k: 'spawn'; spec: SpawnSpec }
-  | { k: 'stop'; path: string; reason: string }
+  /**
+   * `parent` lets the target's thread answer 'stopped' even when the cell is
+   * already gone (e.g. on a replacement worker after the old one died).
+   */
+  | { k: 'stop'; path: string; reason: string; parent?: RefData; incarnation?: number }
   /** Parent gave up waiting: stop now without waiting for children or async work. */
   | { k: 'kill'; path: string }
-  | { k: 'stopped'; parent: string; child: string; exit: 'normal' | 'crash'; error?: SerializedError; requested: boolean }
+  /** `incarnation` lets the parent ignore a late report from an incarnation it already replaced. */
+  | { k: 'stopped'; parent: string; child: string; exit: 'normal' | 'crash'; error?: SerializedError; requested: boolean; incarnation: number }
   | { k: 'failed'; parent: string; child: string; error: SerializedError; incarnation: number }
   | { k: 'watch'; target: string; watcher: RefData }
   | { k: 'unwatch'; target: string; watcher: RefData }

@@ -1,6 +1,6 @@
 // Behaviours used by the runtime tests. Worker placements load this module
 // by URL, so everything a worker-placed test actor does is declared here.
-import { defineBehavior, receive, setup, type ReplyTo, type Behavior } from '../../runtime/actor/index.ts';
+import { Stopped, defineBehavior, receive, setup, type ActorRef, type ReplyTo, type Behavior } from '../../runtime/actor/index.ts';
 
 export type CounterMsg =
   | { type: 'inc'; by?: number }
@@ -11,7 +11,19 @@ export type CounterMsg =
   | { type: 'slowGet'; ms: number; replyTo: ReplyTo<number> }
   | { type: 'never'; replyTo: ReplyTo<number> }
   | { type: 'customError'; replyTo: ReplyTo<number> }
+  | { type: 'customCrash'; replyTo: ReplyTo<number> }
   | { type: 'stop' };
+
+/** The error used by the error-fidelity tests: custom name, cause chain, own fields. */
+export function storageError(): Error {
+  const root = new RangeError('disk quota');
+  (root as RangeError & { limit: number }).limit = 42;
+  const e = new Error('write failed', { cause: root }) as Error & { code: string; details: { path: string } };
+  e.name = 'StorageError';
+  e.code = 'E_QUOTA';
+  e.details = { path: '/var/x' };
+  return e;
+}
 
 export function counterBehavior(start = 0): Behavior<CounterMsg> {
   return setup<CounterMsg>((ctx) => {
@@ -42,17 +54,13 @@ export function counterBehavior(start = 0): Behavior<CounterMsg> {
           });
         case 'never':
           return;
-        case 'customError': {
-          const root = new RangeError('disk quota');
-          const e = new Error('write failed', { cause: root }) as Error & { code: string; details: { path: string } };
-          e.name = 'StorageError';
-          e.code = 'E_QUOTA';
-          e.details = { path: '/var/x' };
-          ctx2.replyError(msg.replyTo, e);
+        case 'customError':
+          ctx2.replyError(msg.replyTo, storageError());
           return;
-        }
+        case 'customCrash':
+          throw storageError();
         case 'stop':
-          return 'stop' as never;
+          return Stopped;
       }
     });
   });
@@ -76,5 +84,37 @@ export const echo = defineBehavior(import.meta.url, 'echo', (_: void) =>
       else if (m.type === 'sink') seen++;
       else ctx.reply(m.replyTo, seen);
     });
+  }),
+);
+
+/** Forwards to another actor: for worker-to-worker delivery tests. */
+export type RelayMsg = { type: 'forward'; to: ActorRef<EchoMsg>; n: number; replyTo: ReplyTo<string> };
+export const relay = defineBehavior(import.meta.url, 'relay', (_: void) =>
+  receive<RelayMsg>((ctx, m) => {
+    m.to.tell({ type: 'sink', n: m.n });
+    ctx.reply(m.replyTo, ctx.self.path);
+  }),
+);
+
+/** Watches an actor and answers an ask when Terminated arrives (watch across threads). */
+export type WatcherMsg =
+  | { type: 'watch'; target: ActorRef<never>; replyTo: ReplyTo<{ path: string; error?: string }> }
+  | { type: 'ready'; replyTo: ReplyTo<boolean> };
+export const watcher = defineBehavior(import.meta.url, 'watcher', (_: void) =>
+  setup<WatcherMsg>(() => {
+    const waiting = new Map<string, ReplyTo<{ path: string; error?: string }>>();
+    return receive<WatcherMsg>(
+      (ctx, m) => {
+        if (m.type === 'watch') {
+          waiting.set(m.target.path, m.replyTo);
+          ctx.watch(m.target);
+        } else ctx.reply(m.replyTo, true);
+      },
+      (ctx, sig) => {
+        if (sig.signal !== 'Terminated') return;
+        const r = waiting.get(sig.ref.path);
+        if (r) ctx.reply(r, sig.error ? { path: sig.ref.path, error: sig.error.name } : { path: sig.ref.path });
+      },
+    );
   }),
 );
