@@ -1,0 +1,84 @@
+// The replicated key-value state machine: read / write / cas on string values
+// (null = absent). Commands are JSON in Raft entries; applying one is a pure
+// function of the state, so every replica computes the same results.
+import type { ClientRequest, KvValue } from './protocol.ts';
+
+/** The part of a request that goes into the log (the request id lets the proposer match its entry). */
+export type KvCommand = Exclude<ClientRequest, { op: 'read' }>;
+
+export type KvResult = { ok: boolean };
+
+/**
+ * Request ids are "<client>:<sequence>": one id per client operation, reused
+ * by every retry of it, with the sequence increasing per client (one
+ * operation at a time per client). The state machine remembers, per client,
+ * the last sequence applied and its result: a copy of that request (network
+ * duplicate or retry) gets the same result without executing again, and an
+ * older one is ignored — so each operation takes effect at most once
+ * (Raft dissertation §6.3, client sessions). Sessions are part of the state,
+ * so replicas and snapshots agree on them.
+ */
+function session(id: string): [string, number] | undefined {
+  const i = id.lastIndexOf(':');
+  if (i <= 0) return undefined;
+  const n = Number(id.slice(i + 1));
+  return Number.isSafeInteger(n) ? [id.slice(0, i), n] : undefined;
+}
+
+export class KvStateMachine {
+  #data = new Map<string, string>();
+  #sessions = new Map<string, [number, boolean]>();
+  duplicatesIgnored = 0;
+
+  get(key: string): KvValue {
+    return this.#data.get(key) ?? null;
+  }
+
+  apply(cmd: KvCommand): KvResult | undefined {
+    const sess = session(cmd.id);
+    if (sess) {
+      const last = this.#sessions.get(sess[0]);
+      if (last !== undefined && sess[1] <= last[0]) {
+        this.duplicatesIgnored++;
+        return sess[1] === last[0] ? { ok: last[1] } : undefined;
+      }
+    }
+    const cur = this.get(cmd.key);
+    const ok = cmd.op !== 'cas' || cur === cmd.expected;
+    if (sess) this.#sessions.set(sess[0], [sess[1], ok]);
+    if (!ok) return { ok: false };
+    if (cmd.value === null) this.#data.delete(cmd.key);
+    else this.#data.set(cmd.key, cmd.value);
+    return { ok: true };
+  }
+
+  /** Deterministic serialization (sorted keys) so equal states give equal snapshots. */
+  snapshot(): string {
+    const sorted = <T>(m: Map<string, T>): [string, T][] => [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return JSON.stringify({ data: sorted(this.#data), sessions: sorted(this.#sessions) });
+  }
+
+  restore(snap: string): void {
+    const s = snap === '' ? { data: [], sessions: [] } : (JSON.parse(snap) as { data: [string, string][]; sessions: [string, [number, boolean]][] });
+    this.#data = new Map(s.data);
+    this.#sessions = new Map(s.sessions);
+  }
+
+  get size(): number {
+    return this.#data.size;
+  }
+}
+
+export function encodeCommand(cmd: KvCommand): string {
+  return JSON.stringify(cmd);
+}
+
+export function decodeCommand(data: string): KvCommand | undefined {
+  if (data === '') return undefined;
+  try {
+    const c = JSON.parse(data) as KvCommand;
+    return typeof c === 'object' && c !== null && typeof c.key === 'string' ? c : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,159 @@
+// Raft's safety properties (Raft paper, Figure 3), observed from outside the
+// nodes: the Raft host reports what it does through a probe, and this checks
+// each report against what every other node has reported.
+//
+// - Election Safety: at most one leader per term.
+// - Leader Append-Only: a leader never overwrites or deletes entries in its log.
+// - Log Matching: two logs with an entry of the same index and term hold the
+//   same entries up to that index (checked over the nodes' stored logs).
+// - Leader Completeness: a leader's log holds every entry committed before it
+//   was elected.
+// - State Machine Safety: no two nodes apply different entries at one index.
+import type { Entry } from '../raft/types.ts';
+import type { LogView } from '../raft-host/protocol.ts';
+export type { LogView };
+
+export interface Violation {
+  invariant: string;
+  node: string;
+  message: string;
+}
+
+export class RaftInvariants {
+  #leaderOfTerm = new Map<number, string>();
+  /** Committed (applied somewhere) entries: term and data by index. */
+  #committedTerm: number[] = [];
+  #committedData: string[] = [];
+  #committedFrom: string[] = [];
+  #maxCommitted = 0;
+  #applied = new Map<string, number>();
+  readonly violations: Violation[] = [];
+  onViolation: ((v: Violation) => void) | undefined;
+  checks = 0;
+
+  #fail(invariant: string, node: string, message: string): void {
+    const v = { invariant, node, message };
+    this.violations.push(v);
+    this.onViolation?.(v);
+  }
+
+  get maxCommitted(): number {
+    return this.#maxCommitted;
+  }
+
+  /** A node became leader of `term`; `log` is its stored log at that moment. */
+  onLeader(node: string, term: number, log: LogView): void {
+    this.checks++;
+    const prev = this.#leaderOfTerm.get(term);
+    if (prev !== undefined && prev !== node) {
+      this.#fail('ElectionSafety', node, `two leaders in term ${term}: ${prev} and ${node}`);
+    }
+    this.#leaderOfTerm.set(term, node);
+    // Leader Completeness: everything committed so far is in the new leader's log.
+    const first = log.firstIndex();
+    for (let i = first; i <= this.#maxCommitted; i++) {
+      const want = this.#committedTerm[i];
+      if (want === undefined) continue;
+      const have = log.term(i);
+      if (have !== want) {
+        this.#fail(
+          'LeaderCompleteness',
+          node,
+          `leader of term ${term} lacks committed entry ${i} (term ${want}, applied by ${this.#committedFrom[i]}); its log has ${have === undefined ? 'nothing' : 'term ' + have} there (log ${first}..${log.lastIndex()})`,
+        );
+        return;
+      }
+    }
+  }
+
+  /** A node persisted entries; `lastBefore` was its last stored index before. */
+  onPersist(node: string, isLeader: boolean, term: number, entries: readonly Entry[], lastBefore: number): void {
+    this.checks++;
+    if (!isLeader || entries.length === 0) return;
+    const first = entries[0].index;
+    if (first <= lastBefore && this.#leaderOfTerm.get(term) === node) {
+      this.#fail('LeaderAppendOnly', node, `leader of term ${term} overwrote its log from index ${first} (had up to ${lastBefore})`);
+    }
+  }
+
+  /** A node applied committed entries in order. */
+  onApply(node: string, entries: readonly Entry[]): void {
+    let applied = this.#applied.get(node) ?? 0;
+    for (const e of entries) {
+      this.checks++;
+      if (e.index <= applied) {
+        this.#fail('StateMachineSafety', node, `applied index ${e.index} again (already applied through ${applied})`);
+        return;
+      }
+      if (e.index !== applied + 1 && applied !== 0) {
+        this.#fail('StateMachineSafety', node, `applied index ${e.index} after ${applied}: a gap`);
+        return;
+      }
+      applied = e.index;
+      const t = this.#committedTerm[e.index];
+      if (t === undefined) {
+        this.#committedTerm[e.index] = e.term;
+        this.#committedData[e.index] = e.data;
+        this.#committedFrom[e.index] = node;
+        if (e.index > this.#maxCommitted) this.#maxCommitted = e.index;
+      } else if (t !== e.term || this.#committedData[e.index] !== e.data) {
+        this.#fail(
+          'StateMachineSafety',
+          node,
+          `applied a different entry at index ${e.index} (term ${e.term}) than ${this.#committedFrom[e.index]} (term ${t})`,
+        );
+        return;
+      }
+    }
+    this.#applied.set(node, applied);
+  }
+
+  /** A node replaced its state with a snapshot at (index, term). */
+  onSnapshotRestore(node: string, index: number, term: number): void {
+    this.checks++;
+    const t = this.#committedTerm[index];
+    if (t !== undefined && t !== term) {
+      this.#fail('StateMachineSafety', node, `restored a snapshot at index ${index} term ${term}, but entry ${index} committed with term ${t}`);
+    }
+    if (index > this.#maxCommitted) {
+      this.#committedTerm[index] = term;
+      this.#committedFrom[index] = node;
+      this.#maxCommitted = index;
+    }
+    this.#applied.set(node, index);
+  }
+
+  /** A node lost its in-memory state (crash): it re-applies from its disk. */
+  onRestart(node: string, appliedFromDisk: number): void {
+    this.#applied.set(node, appliedFromDisk);
+  }
+
+  /** Log Matching over every pair of stored logs. */
+  checkLogs(logs: ReadonlyMap<string, LogView>): void {
+    const ids = [...logs.keys()];
+    for (let a = 0; a < ids.length; a++) {
+      for (let b = a + 1; b < ids.length; b++) {
+        this.checks++;
+        const la = logs.get(ids[a])!;
+        const lb = logs.get(ids[b])!;
+        const lo = Math.max(la.firstIndex(), lb.firstIndex());
+        const hi = Math.min(la.lastIndex(), lb.lastIndex());
+        let matched = false;
+        for (let i = hi; i >= lo; i--) {
+          const ta = la.term(i);
+          const tb = lb.term(i);
+          if (ta === undefined || tb === undefined) break;
+          if (!matched && ta === tb) matched = true;
+          if (matched) {
+            const ea = la.entry(i);
+            const eb = lb.entry(i);
+            if (ta !== tb || (ea && eb && ea.data !== eb.data)) {
+              this.#fail('LogMatching', ids[a], `logs of ${ids[a]} and ${ids[b]} agree at a later index but differ at index ${i} (terms ${ta} vs ${tb})`);
+              return;
+            }
+          }
+        }
+      }
+    }
+  }
+}

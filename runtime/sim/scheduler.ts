@@ -1,0 +1,175 @@
+// The simulator's one source of time: a single event queue ordered by
+// (virtual time, sequence number). Everything that "happens later" in a
+// simulation — timers, message deliveries, disk completions, scheduled faults —
+// is an event here, so one thread runs a whole cluster and one seed replays it.
+//
+// Two kinds of "soon":
+// - `queueImmediate(fn)`: runs right after the current event, before any other
+//   event (the simulated microtask queue; Env.schedule maps here).
+// - `at(time, fn)` with time = now: runs on a later turn, after events already
+//   queued for this instant (Env.defer maps here).
+//
+// Real promises: actor code may use real Promises (ask). Their reactions run in
+// the real microtask queue, which we cannot see into. We flush it completely
+// (one setImmediate) whenever virtual time is about to advance, so a promise
+// settled at time t is observed at time t. Flushing depends only on the event
+// sequence, never on wall-clock time, so runs stay deterministic.
+
+export type EventFn = () => void;
+
+interface SimEvent {
+  time: number;
+  seq: number;
+  fn: EventFn;
+}
+
+/** Min-heap on (time, seq). Hand-rolled: this is the hottest structure in the simulator. */
+class EventHeap {
+  #a: SimEvent[] = [];
+  get size(): number {
+    return this.#a.length;
+  }
+  peek(): SimEvent | undefined {
+    return this.#a[0];
+  }
+  push(e: SimEvent): void {
+    const a = this.#a;
+    let i = a.length;
+    a.push(e);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pe = a[p];
+      if (pe.time < e.time || (pe.time === e.time && pe.seq < e.seq)) break;
+      a[i] = pe;
+      i = p;
+    }
+    a[i] = e;
+  }
+  pop(): SimEvent | undefined {
+    const a = this.#a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    let i = 0;
+    const n = a.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      if (r < n && (a[r].time < a[l].time || (a[r].time === a[l].time && a[r].seq < a[l].seq))) c = r;
+      const ce = a[c];
+      if (last.time < ce.time || (last.time === ce.time && last.seq < ce.seq)) break;
+      a[i] = ce;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+const FORCED_FLUSH_EVERY = 64;
+
+const flushRealMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class Scheduler {
+  #now = 0;
+  #seq = 0;
+  #heap = new EventHeap();
+  #immediate: EventFn[] = [];
+  #immediateHead = 0;
+  #stopped = false;
+  /** Events executed so far (a cheap progress / cost counter). */
+  eventsRun = 0;
+  /** Set by the first exception escaping an event: the run stops and reports it. */
+  failure: Error | undefined;
+  /**
+   * Whether real promise reactions may be waiting (e.g. asks in flight). When
+   * false, time may advance without the (comparatively costly) real flush;
+   * a flush still happens at least every FORCED_FLUSH_EVERY advances.
+   */
+  needsFlush: () => boolean = () => true;
+  #advancesSinceFlush = 0;
+
+  get now(): number {
+    return this.#now;
+  }
+
+  /** Run fn at virtual time `time` (clamped to now). Events at equal times run in the order they were queued. */
+  at(time: number, fn: EventFn): void {
+    this.#heap.push({ time: time < this.#now ? this.#now : time, seq: this.#seq++, fn });
+  }
+
+  after(delayMs: number, fn: EventFn): void {
+    this.at(this.#now + (delayMs > 0 ? delayMs : 0), fn);
+  }
+
+  queueImmediate(fn: EventFn): void {
+    this.#immediate.push(fn);
+  }
+
+  /** Make `run` return after the current event. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  get pending(): number {
+    return this.#heap.size;
+  }
+
+  #runOne(fn: EventFn): void {
+    try {
+      fn();
+      this.#drainImmediate();
+    } catch (err) {
+      this.#immediate.length = 0;
+      this.#immediateHead = 0;
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+      this.#stopped = true;
+    }
+  }
+
+  #drainImmediate(): void {
+    const q = this.#immediate;
+    while (this.#immediateHead < q.length) {
+      const fn = q[this.#immediateHead++];
+      fn();
+    }
+    q.length = 0;
+    this.#immediateHead = 0;
+  }
+
+  /**
+   * Run events until virtual time `until` (inclusive of events at `until`), the
+   * queue empties, `stop()` is called, or an event throws. Returns the virtual time reached.
+   */
+  async runUntil(until: number): Promise<number> {
+    this.#stopped = false;
+    await flushRealMicrotasks();
+    this.#runOne(() => {});
+    while (!this.#stopped && this.failure === undefined) {
+      let next = this.#heap.peek();
+      if (next === undefined || next.time > until) break;
+      if (next.time > this.#now) {
+        if (this.needsFlush() || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
+          this.#advancesSinceFlush = 0;
+          // Let real promise reactions from this instant run before time moves on.
+          await flushRealMicrotasks();
+          this.#runOne(() => {});
+          if (this.#stopped || this.failure !== undefined) break;
+          // The flush may have queued earlier events: always take the heap's current top.
+          next = this.#heap.peek();
+          if (next === undefined || next.time > until) break;
+        }
+        if (next.time > this.#now) this.#now = next.time;
+      }
+      this.#heap.pop();
+      this.eventsRun++;
+      this.#runOne(next.fn);
+    }
+    await flushRealMicrotasks();
+    this.#runOne(() => {});
+    if (!this.#stopped && this.failure === undefined && this.#now < until) this.#now = until;
+    return this.#now;
+  }
+}
