@@ -201,7 +201,7 @@ export class ActorSystem {
     const control = Comlink.wrap<WorkerControl>(nodeEndpoint(port1));
     const slot: WorkerSlot = { name, thread, worker, control, controlPort: port1 };
     this.#workers.set(name, slot);
-    worker.on('message', (items: WireItem[]) => this.rt.receive(items));
+    worker.on('message', (data: unknown) => this.rt.receiveFrom(thread, data));
     worker.on('error', (e) => {
       slot.lastError = e;
     });
@@ -213,7 +213,7 @@ export class ActorSystem {
       other.worker.postMessage({ $intro: thread, port: ch.port1 }, [ch.port1]);
       worker.postMessage({ $intro: other.thread, port: ch.port2 }, [ch.port2]);
     }
-    this.rt.addLink(thread, { post: (items) => worker.postMessage(items) });
+    this.rt.addPort(thread, worker);
   }
 
   #workerExited(slot: WorkerSlot, code: number): void {

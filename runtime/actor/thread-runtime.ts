@@ -19,6 +19,8 @@ import {
 } from './errors.ts';
 import { isFactory } from './behavior.ts';
 import { EventBus, messageType } from '../inspect/events.ts';
+import { EncodedLink, decodeBatch, isWireBatch, makeDecoder, type PortLike } from './link.ts';
+import type { Decoder } from '../transport/codec.ts';
 import type { Env, TimerId } from '../env/env.ts';
 
 /** Messages processed per cell before the next cell gets a turn (fairness). */
@@ -87,6 +89,7 @@ export class ThreadRuntime {
    */
   #dead = new Map<string, Error>();
   #links = new Map<string, Link>();
+  #decoders = new Map<string, Decoder>();
   #outbox = new Map<string, WireItem[]>();
   #flushScheduled = false;
   /** Items for threads we have no port to yet. */
@@ -652,6 +655,12 @@ export class ThreadRuntime {
 
   // ---- links to other threads ---------------------------------------------------
 
+  /** Link to another thread through a port; batches to it are encoded and transferred. */
+  addPort(thread: string, port: PortLike): void {
+    this.#decoders.delete(thread);
+    this.addLink(thread, new EncodedLink(port));
+  }
+
   addLink(thread: string, link: Link): void {
     this.#links.set(thread, link);
     this.#dead.delete(thread);
@@ -706,13 +715,40 @@ export class ThreadRuntime {
     if (thread.startsWith('w:')) this.#hooks.ensureWorker(thread.slice(2), { worker: thread.slice(2) });
   }
 
-  /** A batch arrived from another thread. */
+  /**
+   * Something arrived from thread `from`: an encoded batch (refs already
+   * rebuilt by the decoder) or a plain array of items (structured clone).
+   */
+  receiveFrom(from: string, data: unknown): void {
+    if (Array.isArray(data)) {
+      this.receive(data as WireItem[]);
+      return;
+    }
+    if (!isWireBatch(data)) return;
+    let dec = this.#decoders.get(from);
+    if (dec === undefined) this.#decoders.set(from, (dec = makeDecoder((r) => this.refFor(r))));
+    let items: WireItem[];
+    try {
+      items = decodeBatch(dec, data);
+    } catch (e) {
+      // Threads of one process share our code, so this is a bug, not an attack: say so loudly.
+      this.#hooks.log('error', '/', `undecodable batch from ${from}: ${toError(e).message}`);
+      return;
+    }
+    this.#receiveItems(items, false);
+  }
+
+  /** A batch of structured-cloned items arrived from another thread. */
   receive(items: WireItem[]): void {
+    this.#receiveItems(items, true);
+  }
+
+  #receiveItems(items: WireItem[], revive: boolean): void {
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
       if (it.t === 'e') {
         const env = it.e;
-        this.#revive(env.msg);
+        if (revive) this.#revive(env.msg);
         this.deliver(env);
       } else if (it.t === 'r') {
         if (it.ok) this.#settleAsk(it.id, true, it.v);

@@ -35,16 +35,18 @@ const rt: ThreadRuntime = new ThreadRuntime({
   },
 });
 
-rt.addLink('main', { post: (items) => port.postMessage(items) });
+rt.addPort('main', port);
 
-port.on('message', (data: WireItem[] | { $intro: string; port: MessagePort }) => {
-  if (Array.isArray(data)) {
-    rt.receive(data);
+port.on('message', (data: unknown) => {
+  const intro = data as { $intro?: string; port?: MessagePort };
+  if (typeof intro.$intro !== 'string' || !intro.port) {
+    rt.receiveFrom('main', data);
     return;
   }
-  const p = data.port;
-  p.on('message', (items: WireItem[]) => rt.receive(items));
-  rt.addLink(data.$intro, { post: (items) => p.postMessage(items) });
+  const from = intro.$intro;
+  const p = intro.port;
+  p.on('message', (d: unknown) => rt.receiveFrom(from, d));
+  rt.addPort(from, p);
 });
 
 // Inspection events are forwarded to main in batches, only while main listens.
