@@ -5,6 +5,12 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerSim } from './commands/sim.ts';
+import { register as registerUp } from './commands/up.ts';
+import { register as registerDown } from './commands/down.ts';
+import { register as registerNode } from './commands/node.ts';
+import { register as registerStatus } from './commands/status.ts';
+import { register as registerCdb } from './commands/cdb.ts';
+import { register as registerMonitor } from './commands/monitor.ts';
 import { UsageError } from './errors.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,6 +21,12 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version', 'print the ACP version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerUp(program);
+  registerDown(program);
+  registerStatus(program);
+  registerCdb(program);
+  registerMonitor(program);
+  registerNode(program);
   registerSim(program);
   return program;
 }

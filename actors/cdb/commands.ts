@@ -32,7 +32,10 @@ function subtypeFits(r: { type?: string; subtype?: string }): boolean {
 }
 const subtypeMsg = { message: 'does not belong to the type', path: ['subtype'] };
 
-export const getRequestSchema = z.strictObject({ op: z.literal('get'), type: z.enum(OBJECT_TYPES), id: idSchema, ...common });
+/** `linearizable` (default): a ReadIndex barrier first; `stale`: this node's copy, possibly behind. */
+const consistency = { consistency: z.enum(['linearizable', 'stale']).optional() };
+
+export const getRequestSchema = z.strictObject({ op: z.literal('get'), type: z.enum(OBJECT_TYPES), id: idSchema, ...consistency, ...common });
 
 export const putRequestSchema = z
   .strictObject({ op: z.literal('put'), object: z.unknown(), expectRevision: revision.optional(), ...session, ...common })
@@ -47,7 +50,7 @@ export const deleteRequestSchema = z
   .refine((r) => (r.client === undefined) === (r.seq === undefined), { message: 'must be given together with client', path: ['seq'] });
 
 export const lsRequestSchema = z
-  .strictObject({ op: z.literal('ls'), type: z.enum(OBJECT_TYPES).optional(), subtype: z.enum(ALL_SUBTYPES).optional(), prefix: prefix.optional(), ...common })
+  .strictObject({ op: z.literal('ls'), type: z.enum(OBJECT_TYPES).optional(), subtype: z.enum(ALL_SUBTYPES).optional(), prefix: prefix.optional(), ...consistency, ...common })
   .refine(subtypeFits, subtypeMsg);
 
 export const watchRequestSchema = z
@@ -61,6 +64,8 @@ export const watchRequestSchema = z
     prefix: prefix.optional(),
     /** max changes per response batch */
     limit: z.number().int().min(1).max(10_000).optional(),
+    /** how long the server may hold the request open waiting for a change (long poll) */
+    waitMs: z.number().int().min(0).max(60_000).optional(),
     ...common,
   })
   .refine(subtypeFits, subtypeMsg);
