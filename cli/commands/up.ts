@@ -3,18 +3,14 @@
 // primary. Foreground by default (Ctrl-C stops every node cleanly);
 // `--detach` leaves it running for `acp down`.
 import type { Command } from 'commander';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
-import { alive, clusterDir, ensureDir, pkiDir, readClusterFile, readRunFile, writeJsonAtomic, type ClusterFile } from '../cluster-dir.ts';
-import { initCluster } from '../../runtime/net/pki.ts';
+import { alive, clusterDir, readClusterFile, readRunFile, writeJsonAtomic, type ClusterFile } from '../cluster-dir.ts';
+import { createCluster, portFree, spawnNode } from '../launcher.ts';
 import { clusterStatus, renderStatus, type ClusterStatus } from '../status-view.ts';
 import { intOption } from '../options.ts';
-
-const CLI = fileURLToPath(new URL('../acp.ts', import.meta.url));
 
 export function register(program: Command): void {
   program
@@ -43,7 +39,7 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
   if (running && Object.values(running.pids).some(alive)) {
     throw new UsageError(`a cluster is already running in ${dir} (stop it with: acp down --dir ${dir})`, 1);
   }
-  const cluster = existsSync(join(dir, 'cluster.json')) ? reuse(dir, n) : await create(dir, n);
+  const cluster = existsSync(join(dir, 'cluster.json')) ? reuse(dir, n) : await createCluster(dir, n);
   for (const node of cluster.nodes) {
     if (!(await portFree(node.host, node.port))) throw new UsageError(`node ${node.name} cannot start: port ${node.host}:${node.port} is taken`, 1);
   }
@@ -51,13 +47,7 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
   const children = new Map<string, ChildProcess>();
   const exits = new Map<string, string>();
   for (const node of cluster.nodes) {
-    const log = openSync(join(node.dir, 'node.log'), 'a', 0o600);
-    const child = spawn(process.execPath, [CLI, 'node', 'start', '--config', node.config], {
-      stdio: ['ignore', log, log],
-      detached: o.detach,
-      env: { ...process.env, ACP_NODE: node.name },
-    });
-    closeSync(log);
+    const child = spawnNode(node, { detached: o.detach });
     child.on('exit', (code, sig) => exits.set(node.name, sig ? `killed by ${sig}` : `exited with code ${code}`));
     children.set(node.name, child);
   }
@@ -103,25 +93,6 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
     process.once('SIGTERM', stop);
   });
   rmSync(join(dir, 'run.json'), { force: true });
-}
-
-/** A fresh cluster: ports, certificates, one config per node. */
-async function create(dir: string, n: number): Promise<ClusterFile> {
-  ensureDir(dir);
-  const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const ports = await freePorts(n);
-  await initCluster(pkiDir(dir), { nodes: names });
-  const peers = names.map((name, i) => ({ name, host: '127.0.0.1', port: ports[i]! }));
-  const nodes = names.map((name, i) => {
-    const ndir = join(dir, 'nodes', name);
-    ensureDir(ndir);
-    const config = join(ndir, 'config.json');
-    writeJsonAtomic(config, { name, listen: { host: '127.0.0.1', port: ports[i]! }, peers, dataDir: join(ndir, 'data'), pkiDir: pkiDir(dir), socketDir: join(ndir, 'sock') });
-    return { name, host: '127.0.0.1', port: ports[i]!, dir: ndir, config, socketDir: join(ndir, 'sock') };
-  });
-  const file: ClusterFile = { v: 1, nodes };
-  writeJsonAtomic(join(dir, 'cluster.json'), file);
-  return file;
 }
 
 /** Start an existing cluster again, with its data: it must be the same size. */
@@ -177,27 +148,3 @@ function lastLogLine(cluster: ClusterFile, name: string): string {
   }
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, host, () => s.close(() => resolve(true)));
-  });
-}
