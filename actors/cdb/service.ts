@@ -162,9 +162,9 @@ class CdbService {
   #applyPending = false;
   #registered = false;
   #started = false;
-  #client: string;
-  #seq = 0;
   #forwards = new Map<number, (r: ForwardResult) => void>();
+  /** Which leader each pending forward went to, so a leadership change settles them at once. */
+  #forwardTo = new Map<number, { group: string; to: string }>();
   #forwardSeq = 0;
 
   constructor(ctx: ActorContext<CdbMsg>, cfg: NodeConfig) {
@@ -172,7 +172,6 @@ class CdbService {
     this.#cfg = cfg;
     // Each incarnation publishes under a new incarnation number so peers drop what the old one said.
     this.#meta = new MetaTable({ self: cfg.name, incarnation: Math.floor(ctx.now()), staleAfterMs: cfg.meta.staleAfterMs });
-    this.#client = `${cfg.name}.${Math.floor(ctx.now())}`;
   }
 
   behavior() {
@@ -306,6 +305,13 @@ class CdbService {
         this.#report();
         return;
       case 'leader':
+        if (msg.lead !== this.#leaders[msg.group]!.lead) {
+          // The node we forwarded to is no longer the leader: its answer may never come.
+          // The proposal may still commit under the new leader, so the outcome is unknown.
+          for (const [id, { group, to }] of [...this.#forwardTo]) {
+            if (group === msg.group && to !== msg.lead) this.#settleForward(id, { ok: false, code: 'indeterminate', message: `leadership moved from ${to}; the write may or may not have happened` });
+          }
+        }
         this.#leaders[msg.group] = { lead: msg.lead, term: msg.term };
         if (msg.group === 'cdb' && msg.lead !== '' && !this.#registered) this.#ctx.self.tell({ type: 'register' });
         return;
@@ -413,12 +419,16 @@ class CdbService {
     if (r.ok !== false || (r as ApiReply & { code: string }).code !== 'not-leader') return r;
     const leader = (r as { leader?: string }).leader;
     if (!leader || leader === this.#cfg.name || !this.#transport) return r;
+    // No live link to the leader: fail now (definitely not sent) rather than park the
+    // request in the transport's buffer until the client's timeout.
+    if (!this.#transport.isConnected(leader)) return { ok: false, code: 'unavailable', message: `the leader ${leader} is not reachable from ${this.#cfg.name}` };
     const id = ++this.#forwardSeq;
     const env = this.#ctx.env;
     return new Promise((resolve) => {
       const timer = env.setTimer(timeoutMs, () =>
         this.#settleForward(id, { ok: false, code: 'indeterminate', message: 'the leader did not answer in time; the write may or may not have happened' }),
       );
+      this.#forwardTo.set(id, { group, to: leader });
       this.#forwards.set(id, (res) => {
         env.clearTimer(timer);
         resolve(res as ApiReply);
@@ -431,6 +441,7 @@ class CdbService {
     const done = this.#forwards.get(id);
     if (!done) return;
     this.#forwards.delete(id);
+    this.#forwardTo.delete(id);
     done(r);
   }
 
@@ -506,9 +517,10 @@ class CdbService {
     switch (req.op) {
       case 'put':
       case 'delete': {
-        const cmd = toStoreCommand(req)!;
-        // A session per service incarnation makes a retried request apply at most once.
-        const r = await this.#propose(encodeStoreCommand({ ...cmd, client: this.#client, seq: ++this.#seq }));
+        // Exactly-once across retries needs the client's own session (client + seq in the
+        // request), which toStoreCommand passes through; the service adds none of its own,
+        // since concurrent requests from one node would look out of order to a shared session.
+        const r = await this.#propose(encodeStoreCommand(toStoreCommand(req)!));
         return reply(r);
       }
       case 'get': {
