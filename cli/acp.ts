@@ -11,6 +11,7 @@ import { register as registerNode } from './commands/node.ts';
 import { register as registerStatus } from './commands/status.ts';
 import { register as registerCdb } from './commands/cdb.ts';
 import { register as registerMonitor } from './commands/monitor.ts';
+import { register as registerInit } from './commands/init.ts';
 import { UsageError } from './errors.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCdb(program);
   registerMonitor(program);
   registerNode(program);
+  registerInit(program);
   registerSim(program);
   return program;
 }
