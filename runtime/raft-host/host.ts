@@ -1,5 +1,5 @@
-// The Raft host actor: owns one RawNode and does its I/O, following the etcd
-// host loop (see runtime/raft/rawnode.ts):
+// The Raft host actor: owns one RawNode of one Raft group and does its I/O,
+// following the etcd host loop (see runtime/raft/rawnode.ts):
 //
 //   ready() → persist (wait until durable) → send messages → apply committed
 //   entries / restore snapshot → serve ReadIndex reads → advance()
@@ -8,29 +8,49 @@
 // durable: that is what lets a crashed node restart from its disk without
 // breaking Raft's promises. Only one Ready is in flight at a time; ticks,
 // peer messages and client requests keep arriving meanwhile and are folded
-// into the next Ready.
+// into the next Ready (so proposals arriving during a persist are batched
+// into one append and one fsync).
+//
+// The replicated application is a StateMachine (protocol.ts); the host knows
+// nothing about what the entries mean.
 //
 // Written against the actor API only (timers, self-messages, replies), so the
 // same behaviour runs in a real node with a real disk and a TLS transport.
 import { receive, setup } from '../actor/behavior.ts';
-import type { ActorContext, Behavior, ReplyTo } from '../actor/types.ts';
+import type { ActorContext, ActorRef, Behavior, ReplyTo } from '../actor/types.ts';
 import { RawNode } from '../raft/rawnode.ts';
 import { parseRaftMessage } from '../raft/schema.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
-import type { Entry, Ready, RaftError } from '../raft/types.ts';
-import { KvStateMachine, decodeCommand, encodeCommand } from './kv.ts';
-import type { AdminRequest, AdminResponse, ClientRequest, ClientResponse, LogView, RaftHostMsg, RaftHostOptions } from './protocol.ts';
+import type { ConfState, Entry, Ready, RaftError } from '../raft/types.ts';
+import type {
+  AdminRequest,
+  AdminResponse,
+  HostError,
+  HostStatus,
+  LeaderEvent,
+  LogView,
+  ProposeResponse,
+  RaftHostMsg,
+  RaftHostOptions,
+  ReadResponse,
+  StateMachine,
+} from './protocol.ts';
 
-interface PendingProposal {
-  id: string;
-  replyTo: ReplyTo<ClientResponse>;
+interface PendingProposal<Res> {
+  /** Term the entry was appended in: the entry applied at its index is ours iff it has this term. */
+  term: number;
+  replyTo: ReplyTo<ProposeResponse<Res>>;
+}
+
+interface PendingAdmin {
+  term: number;
+  replyTo: ReplyTo<AdminResponse>;
 }
 
 interface PendingRead {
-  key: string;
-  replyTo: ReplyTo<ClientResponse>;
+  replyTo: ReplyTo<ReadResponse>;
   at: number;
 }
 
@@ -40,12 +60,27 @@ interface InFlight {
   then: () => void;
 }
 
-export function raftHost(opts: RaftHostOptions): Behavior<RaftHostMsg> {
-  return setup<RaftHostMsg>((ctx) => {
-    const host = new RaftHostCore(ctx, opts);
-    return receive<RaftHostMsg>((_ctx, msg) => {
-      host.handle(msg);
-    });
+/** The host's settings with defaults filled in. */
+interface Settings {
+  tickMs: number;
+  electionTick: number;
+  heartbeatTick: number;
+  snapshotEvery: number;
+  compactionMargin: number;
+  readTimeoutMs: number;
+}
+
+export function raftHost<Res = unknown>(opts: RaftHostOptions<Res>): Behavior<RaftHostMsg<Res>> {
+  return setup<RaftHostMsg<Res>>((ctx) => {
+    const host = new RaftHostCore<Res>(ctx, opts);
+    return receive<RaftHostMsg<Res>>(
+      (_ctx, msg) => {
+        host.handle(msg);
+      },
+      (_ctx, sig) => {
+        if (sig.signal === 'Terminated') host.unwatchLeader(sig.ref as ActorRef<LeaderEvent>);
+      },
+    );
   });
 }
 
@@ -57,43 +92,66 @@ export interface RaftHostStats {
   snapshotsRestored: number;
 }
 
-export class RaftHostCore {
-  readonly #ctx: ActorContext<RaftHostMsg>;
-  readonly #o: RaftHostOptions;
+export class RaftHostCore<Res = unknown> {
+  readonly #ctx: ActorContext<RaftHostMsg<Res>>;
+  readonly #o: RaftHostOptions<Res>;
+  readonly #s: Settings;
+  readonly group: string;
   readonly node: RawNode;
   readonly storage: MemoryStorage;
-  readonly sm = new KvStateMachine();
+  readonly sm: StateMachine<Res>;
   readonly logView: LogView;
   #applied = 0;
   #lastSnapshot = 0;
   #gen = 0;
   #inflight: InFlight | undefined;
-  #proposals = new Map<number, PendingProposal>();
-  #admin = new Map<number, ReplyTo<AdminResponse>>();
+  #proposals = new Map<number, PendingProposal<Res>>();
+  #admin = new Map<number, PendingAdmin>();
+  /** Reads waiting for the leader to confirm their read index. */
   #reads = new Map<string, PendingRead>();
+  /** Confirmed reads waiting for the state machine to reach their index (ascending index). */
+  #readyReads: { index: number; replyTo: ReplyTo<ReadResponse> }[] = [];
   #readSeq = 0;
   #ticks = 0;
   #wasLeader = false;
+  #watchers = new Set<ActorRef<LeaderEvent>>();
+  #lastLead = '';
+  #lastTerm = -1;
   readonly stats: RaftHostStats = { invalidMessages: 0, persistErrors: 0, snapshotsTaken: 0, snapshotsRestored: 0 };
 
-  constructor(ctx: ActorContext<RaftHostMsg>, o: RaftHostOptions) {
+  constructor(ctx: ActorContext<RaftHostMsg<Res>>, o: RaftHostOptions<Res>) {
     this.#ctx = ctx;
     this.#o = o;
-    const loaded = o.durableLog.load();
+    this.group = o.group;
+    this.sm = o.stateMachine;
+    this.#s = {
+      tickMs: o.tickMs ?? 100,
+      electionTick: o.electionTick ?? 10,
+      heartbeatTick: o.heartbeatTick ?? 1,
+      snapshotEvery: o.snapshotEvery ?? 10_000,
+      compactionMargin: o.compactionMargin ?? 1000,
+      readTimeoutMs: o.readTimeoutMs ?? 5000,
+    };
+    const bootstrap: ConfState = { voters: [...o.peers], learners: [...(o.learners ?? [])] };
+    const loaded = o.storage.load();
     const empty =
       loaded.hardState.term === 0 && loaded.snapshot === undefined && loaded.entries.length === 0 && loaded.conf.voters.length === 0 && loaded.conf.learners.length === 0;
-    const founding = empty && (o.bootstrap.voters.length > 0 || o.bootstrap.learners.length > 0);
-    const boot = founding ? bootstrapState(o.bootstrap) : undefined;
+    const founding = empty && (bootstrap.voters.length > 0 || bootstrap.learners.length > 0);
+    const boot = founding ? bootstrapState(bootstrap) : undefined;
     if (boot) {
       this.storage = memoryStorageFrom(boot);
+      this.sm.restore('', 0);
     } else if (empty) {
       this.storage = new MemoryStorage();
+      this.sm.restore('', 0);
     } else {
       this.storage = memoryStorageFrom(loaded);
       if (loaded.snapshot) {
-        this.sm.restore(loaded.snapshot.data);
+        this.sm.restore(loaded.snapshot.data, loaded.snapshot.meta.index);
         this.#applied = loaded.snapshot.meta.index;
         this.#lastSnapshot = this.#applied;
+      } else {
+        this.sm.restore('', 0);
       }
     }
     this.logView = storageView(this.storage);
@@ -101,45 +159,71 @@ export class RaftHostCore {
       id: o.id,
       storage: this.storage,
       rng: ctx.rng,
-      electionTick: o.electionTick,
-      heartbeatTick: o.heartbeatTick,
+      electionTick: this.#s.electionTick,
+      heartbeatTick: this.#s.heartbeatTick,
       applied: this.#applied,
     });
     o.probe?.started?.(o.id, {
+      group: o.group,
       log: this.logView,
       applied: () => this.#applied,
-      status: () => {
-        const st = this.node.status();
-        return { role: st.role, term: st.term, lead: st.lead, commit: st.commit, voters: st.conf.voters, learners: st.conf.learners };
-      },
-      stateDigest: () => this.sm.snapshot(),
+      status: () => this.status(),
+      stateDigest: () => (this.sm.digest ? this.sm.digest() : this.sm.snapshot()),
     });
     // First boot of a founding member: the bootstrap entries must be durable
     // before the node says anything (nothing is sent while a persist is in flight).
     if (boot) this.#persist({ hardState: boot.hardState, entries: boot.entries }, () => {});
-    ctx.timers.startPeriodic('tick', { type: 'tick' }, o.tickMs);
+    ctx.timers.startPeriodic('tick', { type: 'tick' }, this.#s.tickMs);
   }
 
-  handle(msg: RaftHostMsg): void {
+  status(): HostStatus {
+    const r = this.node.raft;
+    const conf = r.trk.confState();
+    return {
+      group: this.group,
+      id: this.#o.id,
+      role: r.role,
+      term: r.term,
+      lead: r.lead,
+      commit: r.log.committed,
+      applied: this.#applied,
+      voters: conf.voters,
+      learners: conf.learners,
+    };
+  }
+
+  handle(msg: RaftHostMsg<Res>): void {
     switch (msg.type) {
       case 'tick':
         this.node.tick();
-        if (++this.#ticks % 50 === 0) this.#expireReads();
+        if (++this.#ticks % 10 === 0) this.#expireReads();
         break;
       case 'raft': {
         // Frames come off the wire: never step something we have not validated.
         const parsed = parseRaftMessage(msg.msg);
         if (!parsed.ok) {
           this.stats.invalidMessages++;
-          this.#ctx.log.warn('dropping invalid raft message', { error: parsed.error });
+          this.#ctx.log.warn('dropping invalid raft message', { group: this.group, error: parsed.error });
           return;
         }
         this.node.step(parsed.msg);
         break;
       }
-      case 'client':
-        this.#client(msg.req, msg.replyTo);
+      case 'propose':
+        this.#propose(msg.data, msg.replyTo);
         break;
+      case 'read':
+        this.#read(msg.replyTo);
+        break;
+      case 'status':
+        this.#ctx.reply(msg.replyTo, this.status());
+        return;
+      case 'watch-leader':
+        this.#watchLeader(msg.ref);
+        return;
+      case 'unwatch-leader':
+        this.unwatchLeader(msg.ref);
+        return;
       case 'admin':
         this.#adminRequest(msg.req, msg.replyTo);
         break;
@@ -184,7 +268,7 @@ export class RaftHostCore {
   #writeInflight(): void {
     const f = this.#inflight!;
     const self = this.#ctx.self;
-    this.#o.durableLog.persist(f.batch, (err) => self.tell({ type: 'persisted', gen: f.gen, ...(err ? { error: err.message } : {}) }));
+    this.#o.storage.persist(f.batch, (err) => self.tell({ type: 'persisted', gen: f.gen, ...(err ? { error: err.message } : {}) }));
   }
 
   #persisted(gen: number, error: string | undefined): void {
@@ -203,15 +287,16 @@ export class RaftHostCore {
 
   #afterPersist(rd: Ready): void {
     applyReadyToStorage(this.storage, rd);
+    const group = this.group;
     for (const m of rd.messages) {
-      this.#o.transport.send(m.to, m);
+      this.#o.transport.send(m.to, group, m);
       // The transport took the snapshot: let the leader go back to probing this
       // follower (etcd's ReportSnapshot); without it the follower stays paused.
       if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);
     }
     if (rd.snapshot && rd.snapshot.meta.index > this.#applied) {
       const { index, term } = rd.snapshot.meta;
-      this.sm.restore(rd.snapshot.data);
+      this.sm.restore(rd.snapshot.data, index);
       this.#applied = index;
       this.#lastSnapshot = index;
       this.stats.snapshotsRestored++;
@@ -223,15 +308,23 @@ export class RaftHostCore {
           this.#proposals.delete(i);
         }
       }
+      for (const [i, a] of this.#admin) {
+        if (i <= index) {
+          this.#ctx.reply(a.replyTo, { ok: false, error: 'indeterminate: replaced by a snapshot' });
+          this.#admin.delete(i);
+        }
+      }
     }
     if (rd.committedEntries.length > 0) this.#apply(rd.committedEntries);
     for (const rs of rd.readStates) {
       const r = this.#reads.get(rs.requestCtx);
       if (r === undefined) continue;
       this.#reads.delete(rs.requestCtx);
-      this.#ctx.reply(r.replyTo, { value: this.sm.get(r.key) });
+      this.#readyReads.push({ index: rs.index, replyTo: r.replyTo });
     }
+    this.#serveReads();
     this.node.advance(rd);
+    this.#notifyLeader();
   }
 
   #apply(entries: Entry[]): void {
@@ -240,43 +333,58 @@ export class RaftHostCore {
       if (e.index <= this.#applied) continue;
       this.#applied = e.index;
       applied.push(e);
+      let res: Res | undefined;
       if (e.type === 'conf') {
         const cc = decodeConfChange(e.data);
         if (cc) this.node.applyConfChange(cc);
-        const waiting = this.#admin.get(e.index);
-        if (waiting) {
-          this.#admin.delete(e.index);
-          this.#ctx.reply(waiting, { ok: true });
+      } else if (e.data !== '') {
+        res = this.sm.apply(e.index, e.data);
+      }
+      // Waiters on this index: whatever entry landed here is ours only if it
+      // has the term we appended ours in (one index, one entry per term). If
+      // another entry won the index — of any type — ours can never commit.
+      if (this.#proposals.size > 0) {
+        const p = this.#proposals.get(e.index);
+        if (p !== undefined) {
+          this.#proposals.delete(e.index);
+          if (p.term !== e.term || e.type !== 'normal' || e.data === '') this.#ctx.reply(p.replyTo, { error: 'unavailable', message: 'proposal lost in a leader change' });
+          else this.#ctx.reply(p.replyTo, { ok: true, index: e.index, result: res as Res });
         }
-        continue;
       }
-      const cmd = decodeCommand(e.data);
-      const res = cmd ? this.sm.apply(cmd) : undefined;
-      const p = this.#proposals.get(e.index);
-      if (p === undefined) continue;
-      this.#proposals.delete(e.index);
-      if (cmd && cmd.id === p.id) {
-        // res undefined: a stale copy of an older request of that client; nobody waits for it.
-        if (res) this.#ctx.reply(p.replyTo, res);
-        else this.#ctx.reply(p.replyTo, { error: 'indeterminate', message: 'stale duplicate' });
+      if (this.#admin.size > 0) {
+        const a = this.#admin.get(e.index);
+        if (a !== undefined) {
+          this.#admin.delete(e.index);
+          this.#ctx.reply(a.replyTo, a.term === e.term && e.type === 'conf' ? { ok: true } : { ok: false, error: 'unavailable: conf change lost in a leader change' });
+        }
       }
-      // Another entry won this index: ours can never commit (one index, one entry).
-      else this.#ctx.reply(p.replyTo, { error: 'unavailable', message: 'proposal lost in a leader change' });
     }
     if (applied.length > 0) this.#o.probe?.applied?.(this.#o.id, applied);
   }
 
+  #serveReads(): void {
+    const q = this.#readyReads;
+    if (q.length === 0) return;
+    const applied = this.#applied;
+    let kept = 0;
+    for (const r of q) {
+      if (r.index <= applied) this.#ctx.reply(r.replyTo, { ok: true, index: applied });
+      else q[kept++] = r;
+    }
+    q.length = kept;
+  }
+
   #maybeSnapshot(): void {
     const idx = this.#applied;
-    if (idx - this.#lastSnapshot < this.#o.snapshotEvery) return;
+    if (idx - this.#lastSnapshot < this.#s.snapshotEvery) return;
     const snap = this.storage.createSnapshot(idx, this.node.confState(idx), this.sm.snapshot());
     this.#lastSnapshot = idx;
     this.stats.snapshotsTaken++;
     this.#o.probe?.snapshotTaken?.(this.#o.id, idx);
     this.#persist({ snapshot: snap }, () => {
       // Durable: now the log before it may go (keeping a margin in memory for lagging followers).
-      this.#o.durableLog.compact(idx);
-      const keepFrom = idx - this.#o.compactionMargin;
+      this.#o.storage.compact(idx);
+      const keepFrom = idx - this.#s.compactionMargin;
       if (keepFrom > this.storage.firstIndex()) this.storage.compact(keepFrom);
     });
   }
@@ -295,40 +403,73 @@ export class RaftHostCore {
     this.#wasLeader = isLeader;
   }
 
+  // ---- leadership watchers -------------------------------------------------
+
+  #watchLeader(ref: ActorRef<LeaderEvent>): void {
+    if (this.#watchers.has(ref)) return;
+    this.#watchers.add(ref);
+    try {
+      this.#ctx.watch(ref as ActorRef<never>);
+    } catch {
+      // Not watchable (e.g. not an actor of this system): it stays until unwatch-leader.
+    }
+    const r = this.node.raft;
+    ref.tell({ type: 'leader', group: this.group, lead: r.lead, term: r.term });
+  }
+
+  unwatchLeader(ref: ActorRef<LeaderEvent>): void {
+    this.#watchers.delete(ref);
+  }
+
+  /** After a Ready is durable: tell watchers about a new (lead, term). */
+  #notifyLeader(): void {
+    const r = this.node.raft;
+    if (r.lead === this.#lastLead && r.term === this.#lastTerm) return;
+    this.#lastLead = r.lead;
+    this.#lastTerm = r.term;
+    if (this.#watchers.size === 0) return;
+    const ev: LeaderEvent = { type: 'leader', group: this.group, lead: r.lead, term: r.term };
+    for (const w of this.#watchers) w.tell(ev);
+  }
+
   // ---- requests ------------------------------------------------------------
 
-  #notLeader(err?: RaftError): ClientResponse {
+  #notLeader(err?: RaftError): HostError {
     if (err && (err.code === 'not-leader' || err.code === 'no-leader')) return { error: 'not-leader', leader: err.leader ?? this.node.raft.lead };
     if (err) return { error: 'unavailable', message: err.message };
     return { error: 'not-leader', leader: this.node.raft.lead };
   }
 
-  #client(req: ClientRequest, replyTo: ReplyTo<ClientResponse>): void {
-    if (req.op === 'read') {
-      if (this.#o.unsafeLocalReads) {
-        this.#ctx.reply(replyTo, { value: this.sm.get(req.key) });
-        return;
-      }
-      const ctxId = `${this.#o.id}:${this.#ctx.incarnation}:${++this.#readSeq}`;
-      const r = this.node.readIndex(ctxId);
-      if (!r.ok) {
-        this.#ctx.reply(replyTo, this.#notLeader(r.error));
-        return;
-      }
-      this.#reads.set(ctxId, { key: req.key, replyTo, at: this.#ctx.now() });
+  #propose(data: string, replyTo: ReplyTo<ProposeResponse<Res>>): void {
+    if (data === '') {
+      this.#ctx.reply(replyTo, { error: 'unavailable', message: 'empty proposals are not allowed' });
       return;
     }
     if (this.node.raft.role !== 'leader') {
       this.#ctx.reply(replyTo, this.#notLeader());
       return;
     }
-    const r = this.node.propose(encodeCommand(req));
+    const r = this.node.propose(data);
     if (!r.ok) {
       this.#ctx.reply(replyTo, this.#notLeader(r.error));
       return;
     }
-    if ('index' in r) this.#proposals.set(r.index, { id: req.id, replyTo });
+    if ('index' in r) this.#proposals.set(r.index, { term: r.term, replyTo });
     else this.#ctx.reply(replyTo, { error: 'indeterminate', message: 'forwarded' });
+  }
+
+  #read(replyTo: ReplyTo<ReadResponse>): void {
+    if (this.#o.unsafeLocalReads) {
+      this.#ctx.reply(replyTo, { ok: true, index: this.#applied });
+      return;
+    }
+    const ctxId = `${this.#o.id}:${this.#ctx.incarnation}:${++this.#readSeq}`;
+    const r = this.node.readIndex(ctxId);
+    if (!r.ok) {
+      this.#ctx.reply(replyTo, this.#notLeader(r.error));
+      return;
+    }
+    this.#reads.set(ctxId, { replyTo, at: this.#ctx.now() });
   }
 
   #adminRequest(req: AdminRequest, replyTo: ReplyTo<AdminResponse>): void {
@@ -347,15 +488,18 @@ export class RaftHostCore {
       this.#ctx.reply(replyTo, { ok: false, error: `${r.error.code}: ${r.error.message}`, leader: r.error.leader ?? this.node.raft.lead });
       return;
     }
-    if ('index' in r) this.#admin.set(r.index, replyTo);
+    if ('index' in r) this.#admin.set(r.index, { term: r.term, replyTo });
     else this.#ctx.reply(replyTo, { ok: false, error: 'forwarded' });
   }
 
   #expireReads(): void {
-    const limit = this.#o.readTimeoutMs ?? 5000;
+    const limit = this.#s.readTimeoutMs;
     const now = this.#ctx.now();
     for (const [c, r] of this.#reads) {
-      if (now - r.at > limit) this.#reads.delete(c);
+      if (now - r.at > limit) {
+        this.#reads.delete(c);
+        this.#ctx.reply(r.replyTo, { error: 'unavailable', message: 'read index not confirmed in time' });
+      }
     }
   }
 

@@ -1,7 +1,29 @@
 // The replicated key-value state machine: read / write / cas on string values
 // (null = absent). Commands are JSON in Raft entries; applying one is a pure
 // function of the state, so every replica computes the same results.
-import type { ClientRequest, KvValue } from './protocol.ts';
+// It is one StateMachine for the generic Raft host (the simulator's); the
+// KV client protocol below (ClientRequest → ClientResponse) maps onto the
+// host's `propose` (write, cas) and `read` (ReadIndex barrier, then `get`).
+import type { StateMachine } from './protocol.ts';
+
+export type KvValue = string | null;
+
+/** A client operation on the replicated key-value store. `id` is unique per operation (reused by its retries). */
+export type ClientRequest =
+  | { id: string; op: 'read'; key: string }
+  | { id: string; op: 'write'; key: string; value: KvValue }
+  | { id: string; op: 'cas'; key: string; expected: KvValue; value: KvValue };
+
+/**
+ * The answer. Success shapes match the linearizability checker's KV model
+ * (`{value}` for read, `{ok}` for write/cas). Errors as in HostError.
+ */
+export type ClientResponse =
+  | { value: KvValue }
+  | { ok: boolean }
+  | { error: 'not-leader'; leader: string }
+  | { error: 'unavailable'; message: string }
+  | { error: 'indeterminate'; message: string };
 
 /** The part of a request that goes into the log (the request id lets the proposer match its entry). */
 export type KvCommand = Exclude<ClientRequest, { op: 'read' }>;
@@ -25,7 +47,8 @@ function session(id: string): [string, number] | undefined {
   return Number.isSafeInteger(n) ? [id.slice(0, i), n] : undefined;
 }
 
-export class KvStateMachine {
+/** apply() result: undefined for a stale copy of an older request of that client (nobody waits for it). */
+export class KvStateMachine implements StateMachine<KvResult | undefined> {
   #data = new Map<string, string>();
   #sessions = new Map<string, [number, boolean]>();
   duplicatesIgnored = 0;
@@ -34,7 +57,13 @@ export class KvStateMachine {
     return this.#data.get(key) ?? null;
   }
 
-  apply(cmd: KvCommand): KvResult | undefined {
+  /** StateMachine entry point: decode the command at `index` and apply it. */
+  apply(_index: number, data: string): KvResult | undefined {
+    const cmd = decodeCommand(data);
+    return cmd ? this.applyCommand(cmd) : undefined;
+  }
+
+  applyCommand(cmd: KvCommand): KvResult | undefined {
     const sess = session(cmd.id);
     if (sess) {
       const last = this.#sessions.get(sess[0]);
@@ -58,7 +87,11 @@ export class KvStateMachine {
     return JSON.stringify({ data: sorted(this.#data), sessions: sorted(this.#sessions) });
   }
 
-  restore(snap: string): void {
+  digest(): string {
+    return this.snapshot();
+  }
+
+  restore(snap: string, _index = 0): void {
     const s = snap === '' ? { data: [], sessions: [] } : (JSON.parse(snap) as { data: [string, string][]; sessions: [string, [number, boolean]][] });
     this.#data = new Map(s.data);
     this.#sessions = new Map(s.sessions);

@@ -1,12 +1,10 @@
-// What the Raft host actor speaks: its mailbox protocol, the client
-// request/response shapes, and the two seams it is given — a transport for
-// Raft messages and (in simulation only) a probe that reports what it does.
-import type { ReplyTo } from '../actor/types.ts';
-import type { ConfChange, Entry, Role } from '../raft/types.ts';
+// What the Raft host actor speaks: its mailbox protocol, the generic client
+// request/response shapes, the state-machine seam, and the two I/O seams it
+// is given — a transport for Raft messages (shared by every group on a node)
+// and (in simulation only) a probe that reports what it does.
+import type { ActorRef, ReplyTo } from '../actor/types.ts';
+import type { ConfChange, Entry, Message, Role } from '../raft/types.ts';
 import type { DurableLog } from '../raft/storage.ts';
-import type { ConfState } from '../raft/types.ts';
-
-export type KvValue = string | null;
 
 /** Read access to one node's stored log (for diagnostics and the simulator's invariant checks). */
 export interface LogView {
@@ -17,25 +15,62 @@ export interface LogView {
   entry(i: number): Entry | undefined;
 }
 
-/** A client operation on the replicated key-value store. `id` is unique per attempt. */
-export type ClientRequest =
-  | { id: string; op: 'read'; key: string }
-  | { id: string; op: 'write'; key: string; value: KvValue }
-  | { id: string; op: 'cas'; key: string; expected: KvValue; value: KvValue };
+/**
+ * The replicated application. Called only from inside the host actor, in log
+ * order, each committed normal entry exactly once per incarnation (after a
+ * restart, from the last snapshot on). Must be deterministic: every replica
+ * computes the same state and results from the same entries.
+ * Raft's own no-op entries (empty data) and membership entries are not passed in.
+ */
+export interface StateMachine<Res = unknown> {
+  /** Apply the committed entry at `index`; the result goes to the proposer (if it is waiting on this node). */
+  apply(index: number, data: string): Res;
+  /** Serialize the whole state (taken every `snapshotEvery` applied entries; shipped to lagging followers). */
+  snapshot(): string;
+  /** Replace the whole state by a snapshot taken at `index` ('' = the empty state). */
+  restore(data: string, index: number): void;
+  /** Deterministic digest for convergence checks (default: snapshot()). */
+  digest?(): string;
+}
 
 /**
- * The answer. Success shapes match the linearizability checker's KV model
- * (`{value}` for read, `{ok}` for write/cas). Errors:
+ * Definite and indefinite failures:
  * - `not-leader`: definitely not executed; retry at `leader` (may be '' if unknown);
- * - `unavailable`: definitely not executed (e.g. a membership change in progress);
+ * - `unavailable`: definitely not executed (e.g. leadership transfer or membership change in progress);
  * - `indeterminate`: may or may not have taken effect.
  */
-export type ClientResponse =
-  | { value: KvValue }
-  | { ok: boolean }
+export type HostError =
   | { error: 'not-leader'; leader: string }
   | { error: 'unavailable'; message: string }
   | { error: 'indeterminate'; message: string };
+
+/** Answer to `propose`: the state machine's result for the entry, once committed and applied on this node. */
+export type ProposeResponse<Res> = { ok: true; index: number; result: Res } | HostError;
+
+/** Answer to `read`: the local state machine has applied at least `index` (a confirmed ReadIndex): read it now. */
+export type ReadResponse = { ok: true; index: number } | HostError;
+
+export interface HostStatus {
+  group: string;
+  id: string;
+  role: Role;
+  term: number;
+  /** Current leader ('' when unknown). */
+  lead: string;
+  commit: number;
+  applied: number;
+  voters: string[];
+  learners: string[];
+}
+
+/** Sent to every leadership watcher on every change of (lead, term), and once on subscription. */
+export interface LeaderEvent {
+  type: 'leader';
+  group: string;
+  /** '' when no leader is known (e.g. an election is running). */
+  lead: string;
+  term: number;
+}
 
 export type AdminRequest =
   | { kind: 'conf-change'; change: ConfChange }
@@ -44,26 +79,39 @@ export type AdminRequest =
 
 export type AdminResponse = { ok: true } | { ok: false; error: string; leader?: string };
 
-export type RaftHostMsg =
+export type RaftHostMsg<Res = unknown> =
   | { type: 'tick' }
-  /** A Raft message from a peer, unvalidated (it came off the wire). */
+  /** A Raft message from a peer of this group, unvalidated (it came off the wire). */
   | { type: 'raft'; msg: unknown }
-  | { type: 'client'; req: ClientRequest; replyTo: ReplyTo<ClientResponse> }
+  /** Replicate `data` (non-empty) through the log; reply with StateMachine.apply's result. */
+  | { type: 'propose'; data: string; replyTo: ReplyTo<ProposeResponse<Res>> }
+  /** Linearizable read barrier (ReadIndex). Works on followers too (the leader confirms). */
+  | { type: 'read'; replyTo: ReplyTo<ReadResponse> }
+  | { type: 'status'; replyTo: ReplyTo<HostStatus> }
+  /** Subscribe `ref` to LeaderEvents (the current one is sent at once). Dropped when `ref` terminates. */
+  | { type: 'watch-leader'; ref: ActorRef<LeaderEvent> }
+  | { type: 'unwatch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'admin'; req: AdminRequest; replyTo: ReplyTo<AdminResponse> }
   /** Internal: the durable log finished a persist. */
   | { type: 'persisted'; gen: number; error?: string }
   | { type: 'persist-retry'; gen: number };
 
-/** Sends Raft messages to peers. The simulator's network implements it; so will the TLS transport. */
+/**
+ * Sends Raft messages to the peer `to`, tagged with the group, over one
+ * connection per peer shared by all groups of the node. The receiving node
+ * hands `(group, msg)` to its RaftRouter, which routes it to that group's host.
+ * The simulator's network implements it; so will the TLS transport.
+ */
 export interface RaftTransport {
-  send(to: string, msg: unknown): void;
+  send(to: string, group: string, msg: Message): void;
 }
 
 /** A read-only window on a running host (diagnostics; the simulator's convergence checks). */
 export interface HostView {
+  readonly group: string;
   readonly log: LogView;
   applied(): number;
-  status(): { role: Role; term: number; lead: string; commit: number; voters: string[]; learners: string[] };
+  status(): HostStatus;
   /** Deterministic serialization of the state machine. */
   stateDigest(): string;
 }
@@ -79,26 +127,38 @@ export interface RaftHostProbe {
   snapshotTaken?(node: string, index: number): void;
 }
 
-export interface RaftHostOptions {
+export interface RaftHostOptions<Res = unknown> {
+  /** Raft group name: tags outgoing frames; must match on every member. */
+  group: string;
+  /** This node's id (its transport address). */
   id: string;
-  /** Members when the disk is empty (first boot). Spares start with an empty configuration. */
-  bootstrap: ConfState;
-  durableLog: DurableLog;
+  /**
+   * Founding voters (including `id`) used only when the disk is empty (first
+   * boot of a new group). A node that will join an existing group passes [].
+   */
+  peers: readonly string[];
+  /** Founding learners (first boot only). */
+  learners?: readonly string[];
+  storage: DurableLog;
   transport: RaftTransport;
-  tickMs: number;
-  electionTick: number;
-  heartbeatTick: number;
-  /** Take a snapshot every this many applied entries. */
-  snapshotEvery: number;
-  /** Entries kept in memory after compaction, so slightly lagging followers need no snapshot. */
-  compactionMargin: number;
+  stateMachine: StateMachine<Res>;
+  /** Default 100. */
+  tickMs?: number;
+  /** Default 10. */
+  electionTick?: number;
+  /** Default 1. */
+  heartbeatTick?: number;
+  /** Take a snapshot every this many applied entries. Default 10000. */
+  snapshotEvery?: number;
+  /** Entries kept in memory after compaction, so slightly lagging followers need no snapshot. Default 1000. */
+  compactionMargin?: number;
   probe?: RaftHostProbe;
   /**
-   * TEST ONLY — deliberately unsafe: serve reads from the local state machine
-   * on any node without ReadIndex. Exists so tests can show the
-   * linearizability checker catches stale reads.
+   * TEST ONLY — deliberately unsafe: answer `read` at once on any node
+   * without ReadIndex. Exists so tests can show the linearizability checker
+   * catches stale reads.
    */
   unsafeLocalReads?: boolean;
-  /** How long a pending ReadIndex may wait before it is forgotten (the client has timed out by then). */
+  /** How long a `read` may wait for its ReadIndex confirmation before it fails `unavailable`. Default 5000. */
   readTimeoutMs?: number;
 }

@@ -79,6 +79,9 @@ export class SqliteDurableLog implements DurableLog {
       done(new Error('raft: durable log closed'));
       return;
     }
+    // The whole batch is ONE transaction (the DurableLog atomicity contract,
+    // storage.ts): any failing statement rolls back everything before it, and
+    // a crash before COMMIT's fsync leaves none of it in the WAL.
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
@@ -104,7 +107,11 @@ export class SqliteDurableLog implements DurableLog {
         if (batch.hardState) this.#putMeta('hardState', JSON.stringify(batch.hardState));
         this.#db.exec('COMMIT');
       } catch (e) {
-        this.#db.exec('ROLLBACK');
+        try {
+          if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+        } catch {
+          // SQLite already rolled back (e.g. after an I/O error): nothing of the batch is committed either way.
+        }
         throw e;
       }
     } catch (e) {

@@ -194,10 +194,25 @@ export interface LoadedState {
   conf: ConfState;
 }
 
+/**
+ * Contract of every implementation:
+ * - ATOMIC BATCHES: one persist() is all-or-nothing, across a crash as well as
+ *   on error. After `done()` every part of the batch (entries, hard state,
+ *   snapshot, bootstrap conf) is durable; after `done(err)` — or a crash before
+ *   `done` — none of it is visible to load(), nor half of it. Raft relies on
+ *   this: a hard state whose commit index points past entries that did not
+ *   survive, or a snapshot without the hard state that goes with it, or a
+ *   truncated suffix without its replacement, breaks its promises.
+ *   (SqliteDurableLog: one transaction; SimDurableLog: one checksummed record;
+ *   MemoryDurableLog: staged on copies, then swapped in.)
+ * - ORDER: batches become durable in the order persist() was called; `done`
+ *   callbacks run in that order.
+ * - A failed batch leaves the log usable: the host retries the same batch.
+ */
 export interface DurableLog {
   /** On start. Throws CorruptStateError when a checksum fails or the log has gaps. */
   load(): LoadedState;
-  /** `done` is called once the batch is durable (fsynced), or with the error. */
+  /** `done` is called once the whole batch is durable (fsynced), or with the error (then none of it is stored). */
   persist(batch: PersistBatch, done: (err?: Error) => void): void;
   /** Forget entries up to and including throughIndex (must be <= the stored snapshot index). */
   compact(throughIndex: number): void;
@@ -262,27 +277,36 @@ export class MemoryDurableLog implements DurableLog {
   }
   persist(batch: PersistBatch, done: (err?: Error) => void): void {
     if (this.#closed) return done(new Error('raft: durable log closed'));
-    if (batch.conf) {
-      const init = bootstrapState(batch.conf);
-      if (this.#ents.length === 0 && !this.#snap) {
-        this.#ents = init.entries;
-        this.#hard = init.hardState;
+    // Atomic: stage everything on copies, then swap in (a throw leaves the old state).
+    let hard = this.#hard;
+    let snap = this.#snap;
+    let ents = this.#ents;
+    try {
+      if (batch.conf && ents.length === 0 && !snap) {
+        const init = bootstrapState(batch.conf);
+        ents = init.entries;
+        hard = init.hardState;
       }
+      if (batch.snapshot && (!snap || batch.snapshot.meta.index > snap.meta.index)) {
+        const { index, term } = batch.snapshot.meta;
+        snap = structuredClone(batch.snapshot);
+        // Keep the stored tail only if it continues the snapshot (same entry at
+        // its index): then it is the app snapshotting its own state. Otherwise
+        // it is a restore from the leader and the whole old log goes.
+        const at = ents.find((e) => e.index === index);
+        ents = at && at.term === term ? ents.filter((e) => e.index > index) : [];
+      }
+      if (batch.entries && batch.entries.length > 0) {
+        const first = batch.entries[0].index;
+        ents = ents.filter((e) => e.index < first).concat(batch.entries.map((e) => ({ ...e })));
+      }
+      if (batch.hardState) hard = { ...batch.hardState };
+    } catch (e) {
+      return done(e as Error);
     }
-    if (batch.snapshot && (!this.#snap || batch.snapshot.meta.index > this.#snap.meta.index)) {
-      const { index, term } = batch.snapshot.meta;
-      this.#snap = structuredClone(batch.snapshot);
-      // Keep the stored tail only if it continues the snapshot (same entry at
-      // its index): then it is the app snapshotting its own state. Otherwise
-      // it is a restore from the leader and the whole old log goes.
-      const at = this.#ents.find((e) => e.index === index);
-      this.#ents = at && at.term === term ? this.#ents.filter((e) => e.index > index) : [];
-    }
-    if (batch.entries && batch.entries.length > 0) {
-      const first = batch.entries[0].index;
-      this.#ents = this.#ents.filter((e) => e.index < first).concat(batch.entries.map((e) => ({ ...e })));
-    }
-    if (batch.hardState) this.#hard = { ...batch.hardState };
+    this.#hard = hard;
+    this.#snap = snap;
+    this.#ents = ents;
     done();
   }
   compact(throughIndex: number): void {

@@ -7,7 +7,10 @@ import { ActorSystem } from '../actor/index.ts';
 import type { ActorRef } from '../actor/types.ts';
 import type { Rng } from '../env/random.ts';
 import { raftHost } from '../raft-host/host.ts';
-import type { AdminRequest, AdminResponse, ClientRequest, ClientResponse, HostView, RaftHostMsg, RaftHostProbe } from '../raft-host/protocol.ts';
+import { KvStateMachine, encodeCommand } from '../raft-host/kv.ts';
+import type { ClientRequest, ClientResponse, KvResult } from '../raft-host/kv.ts';
+import type { AdminRequest, AdminResponse, HostView, ProposeResponse, RaftHostMsg, RaftHostProbe, ReadResponse } from '../raft-host/protocol.ts';
+import { RaftRouter } from '../raft-host/router.ts';
 import type { ConfState } from '../raft/types.ts';
 import type { Buggify } from './buggify.ts';
 import { SimDisk } from './disk.ts';
@@ -19,9 +22,12 @@ import type { Scheduler } from './scheduler.ts';
 import { SimDurableLog } from './sim-durable-log.ts';
 import type { Trace } from './trace.ts';
 
+/** The Raft group the simulated cluster replicates its KV store in. */
+export const KV_GROUP = 'kv';
+
 /** What travels between machines on the simulated wire. */
 export type Wire =
-  | { type: 'raft'; msg: unknown }
+  | { type: 'raft'; group: string; msg: unknown }
   | { type: 'req'; req: ClientRequest }
   | { type: 'resp'; id: string; res: ClientResponse };
 
@@ -32,13 +38,19 @@ export interface NodeSlot {
   disk: SimDisk;
   log: SimDurableLog;
   system: ActorSystem | undefined;
-  host: ActorRef<RaftHostMsg> | undefined;
+  host: ActorRef<RaftHostMsg<KvResult | undefined>> | undefined;
+  /** Routes incoming Raft frames by group (one group today; the real node shape). */
+  router: RaftRouter | undefined;
+  /** This incarnation's KV state machine (read after a `read` barrier). */
+  sm: KvStateMachine | undefined;
   view: HostView | undefined;
   /** Crash this node the next time it persists a snapshot sent by the leader (then reboot it after this many ms); undefined = off. */
   crashOnSnapshotInstall: number | undefined;
   crashes: number;
   /** Asks into this incarnation's system not yet settled. */
   asks: number;
+  /** Settles admin asks into this incarnation when it crashes. */
+  onCrash: Set<(r: AdminResponse) => void>;
 }
 
 export interface ClusterDeps {
@@ -76,7 +88,8 @@ export class SimCluster {
     this.#bootstrap = { voters, learners: [] };
     const inv = d.invariants;
     this.#probe = {
-      role: (node, role, term, _lead, log) => {
+      role: (node, role, term, lead, log) => {
+        if (d.trace.enabled) d.trace.sim('note', node, '/' + node + '/raft', { reason: 'role', data: { role, term, lead } });
         if (role === 'leader') inv.onLeader(node, term, log);
       },
       persisting: (node, info) => {
@@ -125,10 +138,13 @@ export class SimCluster {
         log: new SimDurableLog(disk),
         system: undefined,
         host: undefined,
+        router: undefined,
+        sm: undefined,
         view: undefined,
         crashOnSnapshotInstall: undefined,
         crashes: 0,
         asks: 0,
+        onCrash: new Set(),
       };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
@@ -156,12 +172,17 @@ export class SimCluster {
     if (d.trace.enabled) system.onEvent((e) => d.trace.actor(e));
     slot.system = system;
     const id = slot.id;
+    const sm = new KvStateMachine();
+    slot.sm = sm;
     slot.host = system.spawn(
-      raftHost({
+      raftHost<KvResult | undefined>({
+        group: KV_GROUP,
         id,
-        bootstrap: slot.index <= s.cluster.nodes ? this.#bootstrap : { voters: [], learners: [] },
-        durableLog: slot.log,
-        transport: { send: (to, msg) => d.net.send(id, to, { type: 'raft', msg }) },
+        peers: slot.index <= s.cluster.nodes ? this.#bootstrap.voters : [],
+        storage: slot.log,
+        stateMachine: sm,
+        // Raft frames are immutable once sent and the receiving host validates them into a fresh copy: no deep copy on the wire.
+        transport: { send: (to, group, msg) => d.net.send(id, to, { type: 'raft', group, msg }, true) },
         tickMs: s.cluster.tickMs,
         electionTick: s.cluster.electionTicks,
         heartbeatTick: s.cluster.heartbeatTicks,
@@ -174,30 +195,41 @@ export class SimCluster {
       'raft',
       { mailbox: { capacity: 100_000 } },
     );
+    const router = new RaftRouter();
+    router.register(KV_GROUP, slot.host);
+    slot.router = router;
   }
 
   #onWire(slot: NodeSlot, from: string, w: Wire): void {
     const host = slot.host;
     if (host === undefined) return;
     if (w.type === 'raft') {
-      host.tell({ type: 'raft', msg: w.msg });
+      slot.router!.deliver(w.group, w.msg);
     } else if (w.type === 'req') {
       const net = this.#d.net;
       const id = slot.id;
       const inc = slot.sim.incarnation;
+      const req = w.req;
+      const sm = slot.sm!;
+      const timeoutMs = this.#d.scenario.workload.opTimeoutMs;
       slot.asks++;
-      host
-        .ask<ClientResponse>((replyTo) => ({ type: 'client', req: w.req, replyTo }), { timeoutMs: this.#d.scenario.workload.opTimeoutMs })
-        .then(
-          (res) => {
-            if (slot.sim.incarnation === inc) slot.asks--;
-            // A reply computed before a crash must not leave the machine after it.
-            if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: w.req.id, res });
-          },
-          () => {
-            if (slot.sim.incarnation === inc) slot.asks--;
-          },
-        );
+      // KV over the generic host: write/cas are proposals; a read is a ReadIndex barrier, then a local get.
+      const p: Promise<ClientResponse> =
+        req.op === 'read'
+          ? host.ask<ReadResponse>((replyTo) => ({ type: 'read', replyTo }), { timeoutMs }).then((r) => ('error' in r ? r : { value: sm.get(req.key) }))
+          : host
+              .ask<ProposeResponse<KvResult | undefined>>((replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }), { timeoutMs })
+              .then((r) => ('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }));
+      p.then(
+        (res) => {
+          if (slot.sim.incarnation === inc) slot.asks--;
+          // A reply computed before a crash must not leave the machine after it.
+          if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: req.id, res });
+        },
+        () => {
+          if (slot.sim.incarnation === inc) slot.asks--;
+        },
+      );
     }
   }
 
@@ -207,10 +239,14 @@ export class SimCluster {
     const slot = this.nodes.get(id)!;
     // Asks into the dead system never settle: stop counting them.
     slot.asks = 0;
+    for (const f of [...slot.onCrash]) f({ ok: false, error: `${id} crashed` });
+    slot.onCrash.clear();
     slot.sim.crash();
     slot.disk.crash();
     slot.system = undefined;
     slot.host = undefined;
+    slot.router = undefined;
+    slot.sm = undefined;
     slot.view = undefined;
     slot.crashes++;
     this.#d.trace.sim('crashed', id, '/' + id, { reason: 'simulated power loss' });
@@ -266,11 +302,17 @@ export class SimCluster {
     if (slot === undefined || host === undefined) return Promise.resolve({ ok: false, error: `${id} is down` });
     const inc = slot.sim.incarnation;
     slot.asks++;
-    return host
+    // An ask into a system that crashes never settles (its timeout timer dies
+    // with the node): settle it on the crash, or the caller would wait forever.
+    let onCrash!: (r: AdminResponse) => void;
+    const crashed = new Promise<AdminResponse>((resolve) => (onCrash = resolve));
+    slot.onCrash.add(onCrash);
+    const asked = host
       .ask<AdminResponse>((replyTo) => ({ type: 'admin', req, replyTo }), { timeoutMs })
-      .catch((err: Error) => ({ ok: false as const, error: err.message }))
-      .finally(() => {
-        if (slot.sim.incarnation === inc) slot.asks--;
-      });
+      .catch((err: Error) => ({ ok: false as const, error: err.message }));
+    return Promise.race([asked, crashed]).finally(() => {
+      slot.onCrash.delete(onCrash);
+      if (slot.sim.incarnation === inc) slot.asks--;
+    });
   }
 }

@@ -114,7 +114,9 @@ export class SimDisk {
     this.stats.fsyncs++;
     let ms = this.fsyncMs.min + this.#rng.next() * (this.fsyncMs.max - this.fsyncMs.min);
     if (this.#node.env.buggify('sim.disk.slow-fsync')) {
-      ms += 20 + this.#rng.next() * 200;
+      // Mostly a hiccup well under an election timeout; now and then a stall
+      // long enough to cost the node its leadership (or its vote).
+      ms += this.#rng.chance(0.1) ? 100 + this.#rng.next() * 200 : 5 + this.#rng.next() * 45;
       this.stats.slowFsyncs++;
     }
     const inc = this.#node.incarnation;

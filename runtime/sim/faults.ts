@@ -286,12 +286,22 @@ export class FaultInjector {
         const to = f.to ?? this.#pick(this.#voters().filter((v) => v !== lead && this.#slot(v).sim.up));
         if (to === undefined || to === lead) return 'no other voter to transfer to';
         let became = false;
+        // A transfer is aborted when the target does not catch up within an
+        // election timeout, or an election intervenes: ask again (whoever leads
+        // then) until the target leads, as an operator would.
+        let lastAsk = this.#sched.now;
         const watch = (until: number): void => {
-          if (this.#cluster.leader() === to) {
+          const cur = this.#cluster.leader();
+          if (cur === to) {
             became = true;
             return;
           }
-          if (this.#sched.now < until) this.#sched.after(10, () => watch(until));
+          if (this.#sched.now >= until) return;
+          if (cur !== undefined && this.#sched.now - lastAsk >= 300 && this.#slot(to).sim.up) {
+            lastAsk = this.#sched.now;
+            void this.#cluster.admin(cur, { kind: 'transfer-leader', to });
+          }
+          this.#sched.after(10, () => watch(until));
         };
         void this.#cluster.admin(lead, { kind: 'transfer-leader', to });
         watch(this.#sched.now + 3000);

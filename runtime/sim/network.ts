@@ -48,6 +48,7 @@ interface Held {
   to: string;
   payload: unknown;
   seq: number;
+  shared: boolean;
 }
 
 export class SimNetwork {
@@ -93,7 +94,12 @@ export class SimNetwork {
     return this.#endpoints.has(id);
   }
 
-  send(from: string, to: string, msg: unknown): void {
+  /**
+   * `shared`: the payload is immutable once sent and its receiver validates it
+   * into a fresh copy (Raft frames: parseRaftMessage builds a new message from
+   * the checked fields), so the network skips its own deep copies.
+   */
+  send(from: string, to: string, msg: unknown, shared = false): void {
     this.stats.sent++;
     const link = from + '>' + to;
     const seq = (this.#linkSeq.get(link) ?? 0) + 1;
@@ -108,8 +114,8 @@ export class SimNetwork {
       this.#traceDrop(from, to, msg, 'loss');
       return;
     }
-    const payload = cloneWire(msg, from, to);
-    const held: Held = { from, to, payload, seq };
+    const payload = shared ? msg : cloneWire(msg, from, to);
+    const held: Held = { from, to, payload, seq, shared };
     if (this.#isClogged(from, to)) {
       this.stats.clogged++;
       this.#held.push(held);
@@ -164,7 +170,7 @@ export class SimNetwork {
       else this.#linkDelivered.set(link, h.seq);
       this.stats.delivered++;
       // Each delivery gets its own copy (a duplicate must not share objects with the original).
-      const msg: unknown = cloneWire(h.payload, h.from, h.to);
+      const msg: unknown = h.shared ? h.payload : cloneWire(h.payload, h.from, h.to);
       ep.handler(h.from, msg);
     };
     if (ep.node !== undefined) {

@@ -9,7 +9,7 @@
 // considers both "it happened" and "it never did".
 import type { Rng } from '../env/random.ts';
 import type { KvInput, KvOperation, KvOutput } from '../lincheck/index.ts';
-import type { ClientRequest, ClientResponse, KvValue } from '../raft-host/protocol.ts';
+import type { ClientRequest, ClientResponse, KvValue } from '../raft-host/kv.ts';
 import type { SimCluster, Wire } from './cluster.ts';
 import type { SimNetwork } from './network.ts';
 import type { Scenario } from './scenario.ts';

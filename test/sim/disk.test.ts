@@ -118,3 +118,30 @@ test('snapshots and compaction survive a restart', async (t) => {
   t.deepEqual(loaded.entries.map((e) => e.index), [9, 10, 11, 12]);
   t.deepEqual(loaded.conf.voters, ['n1']);
 });
+
+// leader-crash seed 132: a torn tail dropped on reboot stayed in the file, new
+// records went after it, and the next reboot took it for mid-log corruption.
+test('durable log: a torn tail is cut off on recovery, so a second crash still recovers', async (t) => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const { sched, node, disk } = setup(seed);
+    disk.tornWriteProbability = 1;
+    const log = new SimDurableLog(disk);
+    log.persist({ entries: ents(1, 5), hardState: { term: 1, vote: 'n1', commit: 3 } }, () => {});
+    await sched.runUntil(10);
+    log.persist({ entries: ents(6, 9) }, () => {});
+    node.crash(); // torn tail
+    disk.crash();
+    node.restart();
+    const second = new SimDurableLog(disk);
+    const first = second.load();
+    const from = first.entries.at(-1)!.index + 1;
+    let acked = false;
+    second.persist({ entries: ents(from, from + 2), hardState: { term: 1, vote: 'n1', commit: from + 2 } }, (e) => (acked = !e));
+    await sched.runUntil(sched.now + 10);
+    t.true(acked);
+    node.crash();
+    disk.crash();
+    const loaded = new SimDurableLog(disk).load();
+    t.deepEqual(loaded.entries.map((e) => e.index), ents(1, from + 2).map((e) => e.index), `seed ${seed}`);
+  }
+});
