@@ -1,6 +1,6 @@
 // Talking to the nodes of the cluster in --dir over their control sockets.
 import { loadApiKey } from '../runtime/net/pki.ts';
-import { callLocal, LocalApiError } from '../runtime/net/local-api.ts';
+import { LocalApiError, LocalClient } from '../runtime/net/local-api.ts';
 import { UsageError } from './errors.ts';
 import { clusterDir, pkiDir, readClusterFile, type ClusterFile, type ClusterNode } from './cluster-dir.ts';
 
@@ -38,8 +38,19 @@ export async function call(t: Target, methodName: string, params: unknown, o: { 
     const n = queue.shift()!;
     if (tried.has(n.name)) continue;
     tried.add(n.name);
+    // Only a node we could not reach is skipped for the next one: once a request was sent, a
+    // timeout or a dropped connection leaves its outcome unknown, and re-sending a write to
+    // another node could apply it twice (or report a CAS that succeeded as a conflict).
+    let client: LocalClient;
     try {
-      const r = await callLocal(n.socketDir, methodName, params, { apiKey: t.apiKey, timeoutMs: o.timeoutMs ?? 10_000 });
+      client = await LocalClient.connect(n.socketDir, { apiKey: t.apiKey, timeoutMs: o.timeoutMs ?? 10_000 });
+    } catch (e) {
+      lastErr = e as Error;
+      if (o.node) break;
+      continue;
+    }
+    try {
+      const r = await client.call(methodName, params, { timeoutMs: o.timeoutMs ?? 10_000 }).finally(() => client.close());
       const rr = r as { ok?: boolean; code?: string; leader?: string; message?: string };
       if (rr && rr.ok === false && (rr.code === 'not-leader' || rr.code === 'unavailable') && !o.node) {
         const lead = rr.leader ? t.cluster.nodes.find((x) => x.name === rr.leader) : undefined;
@@ -50,8 +61,7 @@ export async function call(t: Target, methodName: string, params: unknown, o: { 
       return r;
     } catch (e) {
       if (e instanceof LocalApiError && e.code === 'EAUTH') throw new UsageError('API key rejected', 1);
-      lastErr = e as Error;
-      if (o.node) break;
+      throw new UsageError(`node ${n.name}: ${(e as Error).message} (the request may or may not have taken effect)`, 1);
     }
   }
   throw new UsageError(o.node ? `node ${o.node}: ${lastErr?.message}` : `no node in ${t.dir} could answer: ${lastErr?.message}`, 1);

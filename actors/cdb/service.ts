@@ -457,7 +457,11 @@ class CdbService {
     try {
       r = await host.ask<ProposeResponse<unknown>>((replyTo) => ({ type: 'propose', data, replyTo }), { timeoutMs });
     } catch (e) {
-      return { ok: false, code: 'unavailable', message: (e as Error).message };
+      // No answer in time: the host may have appended the entry, which may still commit. That
+      // is `indeterminate`, never `unavailable` (which promises "not executed", so the CLI and
+      // clients retry it elsewhere — a second write, or a CAS reported as a conflict although
+      // the first one succeeded).
+      return { ok: false, code: 'indeterminate', message: `no answer from the ${group} Raft group within ${timeoutMs} ms; the write may or may not have happened (${(e as Error).message})` };
     }
     if ('error' in r) {
       if (r.error === 'not-leader') return { ok: false, code: 'not-leader', message: r.leader ? `not the leader; the leader is ${r.leader}` : 'no leader right now', leader: r.leader };

@@ -15,6 +15,7 @@ import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
 import { cdbService, type ApiReply, type CdbMsg, type CdbStatusReply } from '../cdb/service.ts';
 import { monitorService, type MonitorMsg, type MonitorStatus } from '../monitor/service.ts';
 import { objectKey } from '../cdb/schema.ts';
+import { parseAlarmPublication } from '../monitor/alarms.ts';
 import type { NodeConfig } from './config.ts';
 import type { NodeStatus } from './status.ts';
 
@@ -144,6 +145,19 @@ export async function startNode(cfg: NodeConfig, log: (e: LogEntry) => void): Pr
       // not-leader…), so clients can act on them; transport-level errors are the API's own.
       cdb: (params) => cdbApi('cdb', params),
       alerts: (params) => cdbApi('alerts', params),
+      // An alarm publication proposed to the monitor group's ledger exactly as the Monitor
+      // primary proposes its own: the ledger's fencing decides (a deposed primary's term is
+      // `fenced`, another node in the current term `conflicting-holder`). Lets an operator —
+      // and the end-to-end tests — show that fencing holds on a real cluster; it grants nothing
+      // the API key does not already (the same key can write any CDB object).
+      'monitor.publish': async (params): Promise<ApiReply> => {
+        const p = parseAlarmPublication(params);
+        if (!p.ok) return { ok: false, code: 'invalid', message: p.error };
+        const r = await cdb.ask<ApiReply>((replyTo) => ({ type: 'alarm', pub: p.value, replyTo }), { timeoutMs: 10_000 });
+        // Ledger rejections carry `reason`; give them the API's `message` too.
+        const reason = (r as { reason?: unknown }).reason;
+        return !r.ok && typeof reason === 'string' && !r.message ? { ...r, message: reason } : r;
+      },
     },
     streams: {
       watch: streamMethod(z.looseObject({ fromRevision: z.number().int().min(0) }), async (params, sink) => {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { loadApiKey } from '../../runtime/net/pki.ts';
-import { subscribeLocal } from '../../runtime/net/local-api.ts';
+import { subscribeLocal, type Subscription } from '../../runtime/net/local-api.ts';
 import { call, target } from '../client.ts';
 import { UsageError } from '../errors.ts';
 import { intOption } from '../options.ts';
@@ -113,7 +113,13 @@ export function register(program: Command): void {
       if (!node) throw new UsageError(`no node named ${o.node} in ${t.dir}`);
       let seen = 0;
       let lastRev = from;
-      const sub = await subscribeLocal(
+      // Events can arrive in the same socket read as the subscription's acknowledgement, i.e.
+      // before subscribeLocal's promise resolves and `sub` is assigned: calling sub.close() then
+      // threw (temporal dead zone), the client swallowed the error and a `--count` watch whose
+      // changes were all in that first batch never exited. Close once `sub` exists.
+      let sub: Subscription | undefined;
+      let enough = false;
+      sub = await subscribeLocal(
         node.socketDir,
         'watch',
         { fromRevision: from, ...(type ? { type } : {}), ...(o.id ? { id: o.id } : {}), ...(o.prefix ? { prefix: o.prefix } : {}) },
@@ -125,10 +131,14 @@ export function register(program: Command): void {
             lastRev = c.revision;
             process.stdout.write(o.json ? JSON.stringify(c) + '\n' : `${c.revision}  ${c.op ?? c.kind ?? 'change'}  ${c.key ?? `${c.type}/${c.id}`}\n`);
           }
-          if (seen >= max) sub.close();
+          if (seen >= max) {
+            enough = true;
+            sub?.close();
+          }
         },
         { apiKey: t.apiKey ?? loadApiKey(pkiDir(t.dir)) },
       );
+      if (enough) sub.close();
       const stop = (): void => sub.close();
       process.once('SIGINT', stop);
       try {

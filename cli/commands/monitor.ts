@@ -39,7 +39,8 @@ export function register(program: Command): void {
       const rows = list.map((a) => [a.severity.toUpperCase(), a.state, a.object, a.reason, `${a.raisedBy}@${a.fence.term}.${a.fence.seq}`]);
       const head = ['SEVERITY', 'STATE', 'OBJECT', 'REASON', 'RAISED BY@FENCE'];
       const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
-      process.stdout.write(head.map((h, i) => h.padEnd(w[i]!)).join('  ') + '\n');
-      for (const row of rows) process.stdout.write(row.map((c, i) => c.padEnd(w[i]!)).join('  ') + '\n');
+      // trimEnd: the last column is not padded (no trailing blanks on every line).
+      process.stdout.write(head.map((h, i) => h.padEnd(w[i]!)).join('  ').trimEnd() + '\n');
+      for (const row of rows) process.stdout.write(row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd() + '\n');
     });
 }

@@ -15,6 +15,8 @@ export function register(program: Command): void {
     .action(async (o: { dir: string; apiKey?: string; json?: boolean }) => {
       const t = target(o.dir, o.apiKey);
       const s = await clusterStatus(t.dir, t.cluster, 3000, t.apiKey);
+      // A rejected key is one line: not a table claiming every node is down.
+      if (s.nodes.every((n) => !n.up && n.error?.includes('API key rejected'))) throw new UsageError('API key rejected', 1);
       if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
       else process.stdout.write(renderStatus(s, t.dir) + '\n');
       if (s.nodes.every((n) => !n.up)) {
