@@ -105,6 +105,9 @@ async function acpCross(): Promise<{ tell: number; p50: number; p99: number }> {
   const tells: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const fresh = sys.spawn(sink, `sink${i}`, { placement: { worker: 'b' }, mailbox: { capacity: CROSS_N + 10 } });
+    // The spawn travels main→b, the flood a→b: no order between the two channels, so make sure
+    // the sink has started before flooding it (else early tells are dead letters and the run fails).
+    await fresh.ask<number>((r) => ({ type: 'ping', n: 0, replyTo: r }), { timeoutMs: 60_000 });
     const ms = await d.ask<number>((r) => ({ type: 'flood', target: fresh, n: CROSS_N, replyTo: r }), { timeoutMs: 120_000 });
     tells.push((CROSS_N / ms) * 1000);
   }

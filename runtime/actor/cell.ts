@@ -26,13 +26,15 @@ interface ChildRecord {
 }
 
 const OPEN_ASK_LIMIT = 10_000;
+/** Shared by every cell without children / open asks (never written: writes go through the lazy maps). */
+const NO_KIDS: ReadonlyMap<string, ChildRecord> = new Map();
+const NO_ASKS: ReadonlyMap<number, string> = new Map();
+const NAME_OK = /^[A-Za-z0-9_.:@-]+$/;
 
 export class Cell implements ActorContext<unknown> {
   readonly rt: ThreadRuntime;
   readonly path: string;
   readonly spec: SpawnSpec;
-  readonly self: ActorRef<unknown>;
-  readonly parent: ActorRef<never> | null;
   readonly incarnation: number;
   readonly capacity: number;
   status: Status = 'starting';
@@ -40,19 +42,23 @@ export class Cell implements ActorContext<unknown> {
   scheduled = false;
   /** Waiting on a promise returned by a handler. */
   busy = false;
-  readonly mailbox = new Queue<Envelope>();
+  readonly mailbox = new Queue<Envelope>(0);
   /** Messages parked by the backpressure policy until there is room. */
   parked: Queue<Envelope> | null = null;
   processed = 0;
   #behavior: Behavior<unknown> | null = null;
   #strategy: SupervisorStrategy = defaultStrategy;
-  readonly kids = new Map<string, ChildRecord>();
-  #restartLog: number[] = [];
+  // Per-cell structures are allocated on first use: most actors never have
+  // children, timers, open asks or supervision work.
+  #kids: Map<string, ChildRecord> | null = null;
+  #restartLog: number[] | null = null;
   /** Supervision work (restarts, ordered stops) runs one at a time. */
-  #supervising: Promise<void> = Promise.resolve();
+  #supervising: Promise<void> | null = null;
   #timers: Map<string, TimerId> | null = null;
   /** Asks this actor has received and not yet answered: rejected if it dies. */
-  readonly openAsks = new Map<number, string>();
+  #openAsks: Map<number, string> | null = null;
+  #self: ActorRef<unknown> | null = null;
+  #parent: ActorRef<never> | null | undefined = undefined;
   #log: Logger | null = null;
   #stopRequested = false;
   /**
@@ -68,9 +74,25 @@ export class Cell implements ActorContext<unknown> {
     this.spec = spec;
     this.incarnation = spec.incarnation;
     this.capacity = spec.mailbox.capacity ?? 10_000;
-    this.self = rt.refFor({ $ref: 1, path: spec.path, thread: rt.thread });
-    this.parent = spec.parent ? rt.refFor(spec.parent) : null;
     this.#behavior = behavior;
+  }
+
+  get self(): ActorRef<unknown> {
+    return (this.#self ??= this.rt.refFor({ $ref: 1, path: this.path, thread: this.rt.thread }));
+  }
+  get parent(): ActorRef<never> | null {
+    if (this.#parent === undefined) {
+      const p = this.spec.parent;
+      this.#parent = p ? this.rt.refFor<never>(p) : null;
+    }
+    return this.#parent;
+  }
+  /** Children by name (read-only view; an empty shared map until the first child). */
+  get kids(): ReadonlyMap<string, ChildRecord> {
+    return this.#kids ?? NO_KIDS;
+  }
+  get openAsks(): ReadonlyMap<number, string> {
+    return this.#openAsks ?? NO_ASKS;
   }
 
   // ---- ActorContext ------------------------------------------------------
@@ -92,11 +114,19 @@ export class Cell implements ActorContext<unknown> {
     if (this.status === 'stopping' || this.status === 'stopped' || this.status === 'crashed') {
       throw new ActorStoppedError(this.path, 'is stopping and cannot spawn children');
     }
-    if (!/^[A-Za-z0-9_.:@-]+$/.test(name)) throw new Error(`invalid actor name "${name}": use letters, digits and _ . : @ -`);
+    if (!NAME_OK.test(name)) throw new Error(`invalid actor name "${name}": use letters, digits and _ . : @ -`);
     if (this.kids.has(name)) throw new Error(`actor ${this.path} already has a child named "${name}"`);
     const spec = this.rt.makeSpec(this.path === '/' ? `/${name}` : `${this.path}/${name}`, this.self as ActorRef<never>, behavior, opts, 'temporary');
+    const kids = (this.#kids ??= new Map());
+    if (spec.module === undefined) {
+      // Same thread: start it here, and hand out its own self ref (one Ref per actor, which is also its ref data).
+      const child = this.rt.spawnLocal(spec);
+      const self = child.self as unknown as RefData;
+      kids.set(name, { name, ref: self, spec, managed: false });
+      return self as unknown as ActorRef<C>;
+    }
     const ref = this.rt.startChild(spec, opts.placement);
-    this.kids.set(name, { name, ref, spec, managed: false });
+    kids.set(name, { name, ref, spec, managed: false });
     return this.rt.refFor(ref) as ActorRef<C>;
   }
 
@@ -132,7 +162,7 @@ export class Cell implements ActorContext<unknown> {
 
   /** The child is gone for good: forget it and tell its watchers. */
   #removeChild(rec: ChildRecord, error: Error | undefined): void {
-    if (this.kids.get(rec.name) === rec) this.kids.delete(rec.name);
+    if (this.#kids !== null && this.#kids.get(rec.name) === rec) this.#kids.delete(rec.name);
     this.rt.forgetSpec(rec.spec);
     this.rt.notifyTerminated(rec.ref, error);
   }
@@ -149,11 +179,11 @@ export class Cell implements ActorContext<unknown> {
   }
 
   reply<R>(to: ReplyTo<R>, value: R): void {
-    this.openAsks.delete(to.$ask);
+    if (this.#openAsks !== null) this.#openAsks.delete(to.$ask);
     this.rt.sendReply(to.$thread, to.$ask, true, value);
   }
   replyError<R>(to: ReplyTo<R>, error: Error): void {
-    this.openAsks.delete(to.$ask);
+    if (this.#openAsks !== null) this.#openAsks.delete(to.$ask);
     this.rt.sendReply(to.$thread, to.$ask, false, error);
   }
 
@@ -172,9 +202,11 @@ export class Cell implements ActorContext<unknown> {
   }
 
   get timers(): Timers<unknown> {
-    return this.#timersApi;
+    return (this.#timersApi ??= this.#makeTimersApi());
   }
-  readonly #timersApi: Timers<unknown> = {
+  #timersApi: Timers<unknown> | null = null;
+  #makeTimersApi(): Timers<unknown> {
+    return {
     startSingle: (key, msg, delayMs) => this.#startTimer(key, msg, delayMs, false),
     startPeriodic: (key, msg, intervalMs) => this.#startTimer(key, msg, intervalMs, true),
     cancel: (key) => {
@@ -186,10 +218,11 @@ export class Cell implements ActorContext<unknown> {
     },
     isActive: (key) => this.#timers?.has(key) ?? false,
     cancelAll: () => this.#cancelTimers(),
-  };
+    };
+  }
 
   #startTimer(key: string, msg: unknown, ms: number, periodic: boolean): void {
-    this.#timersApi.cancel(key);
+    this.timers.cancel(key);
     const timers = (this.#timers ??= new Map());
     const fire = (): void => {
       if (periodic) timers.set(key, this.rt.env.setTimer(ms, fire));
@@ -319,12 +352,13 @@ export class Cell implements ActorContext<unknown> {
   }
 
   #trackAsk(env: Envelope): void {
-    if (this.openAsks.size >= OPEN_ASK_LIMIT) {
+    const open = (this.#openAsks ??= new Map());
+    if (open.size >= OPEN_ASK_LIMIT) {
       // The oldest askers have long timed out; forget them rather than grow forever.
-      const oldest = this.openAsks.keys().next().value as number;
-      this.openAsks.delete(oldest);
+      const oldest = open.keys().next().value as number;
+      open.delete(oldest);
     }
-    this.openAsks.set(env.ask!, env.askThread!);
+    open.set(env.ask!, env.askThread!);
   }
 
   /**
@@ -401,10 +435,10 @@ export class Cell implements ActorContext<unknown> {
         ...(during ? { msgType: messageType(during.msg), msgId: during.id, corrId: during.corr } : {}),
       });
     }
-    this.#failPending(new ActorCrashedError(this.path, error), 'crashed');
+    this.#failPending(() => new ActorCrashedError(this.path, error), 'crashed');
     // Children of a crashed actor are stopped (not restarted): the new incarnation starts clean.
     const kids = [...this.kids.values()].reverse();
-    this.kids.clear();
+    this.#kids?.clear();
     for (const c of kids) {
       this.rt.sendSys(c.ref.thread, { k: 'stop', path: c.ref.path, reason: 'parent crashed', parent: this.#selfData(), incarnation: c.spec.incarnation });
       this.rt.forgetSpec(c.spec);
@@ -415,11 +449,17 @@ export class Cell implements ActorContext<unknown> {
   }
 
   /** Reject every ask this incarnation owes and dead-letter everything queued. */
-  #failPending(err: Error, reason: string): void {
-    for (const [id, thread] of this.openAsks) this.rt.sendReply(thread, id, false, err);
-    this.openAsks.clear();
+  #failPending(makeErr: () => Error, reason: string): void {
+    // The error (and its stack trace) is built only if someone is owed one.
+    let err: Error | null = null;
+    if (this.#openAsks !== null && this.#openAsks.size > 0) {
+      err = makeErr();
+      for (const [id, thread] of this.#openAsks) this.rt.sendReply(thread, id, false, err);
+      this.#openAsks.clear();
+    }
+    if (this.mailbox.size === 0 && (this.parked === null || this.parked.size === 0) && (this.#stashApi === null || this.#stashApi.size === 0)) return;
     const rest = [...this.mailbox.drain(), ...(this.parked?.drain() ?? []), ...(this.#stashApi?.take() ?? [])];
-    for (const env of rest) if (env.sig !== true) this.rt.deadLetter(env, reason, err);
+    for (const env of rest) if (env.sig !== true) this.rt.deadLetter(env, reason, (err ??= makeErr()));
   }
 
   /** The behaviour returned Stopped or stopped itself. */
@@ -445,7 +485,7 @@ export class Cell implements ActorContext<unknown> {
       this.#removeChild(c, undefined);
     }
     if (this.#gone()) return;
-    this.kids.clear();
+    this.#kids?.clear();
     // PostStop may return a promise: wait for it (before, finish() ran at once, so
     // async cleanup was cut short and the parent's shutdown timeout never applied).
     if (!wasCrashed) await this.#postStop();
@@ -468,20 +508,20 @@ export class Cell implements ActorContext<unknown> {
       this.rt.forgetSpec(c.spec);
       this.rt.notifyTerminated(c.ref, undefined);
     }
-    this.kids.clear();
+    this.#kids?.clear();
     this.finish('killed', true);
   }
 
   finish(reason: string, requested: boolean): void {
     this.status = 'stopped';
-    this.#failPending(new ActorStoppedError(this.path, 'stopped'), 'stopped');
+    this.#failPending(() => new ActorStoppedError(this.path, 'stopped'), 'stopped');
     this.rt.cellStopped(this, reason, requested);
   }
 
   // ---- supervising children ---------------------------------------------------
 
   #supervise(work: () => Promise<void>): void {
-    this.#supervising = this.#supervising.then(work).catch((e) => this.crash(toError(e)));
+    this.#supervising = (this.#supervising ?? Promise.resolve()).then(work).catch((e) => this.crash(toError(e)));
   }
 
   #selfData(): RefData {
@@ -543,7 +583,7 @@ export class Cell implements ActorContext<unknown> {
         ordered.map((c) => ({ name: c.name, restart: c.spec.restart })),
         rec.name,
         exit,
-        this.#restartLog,
+        this.#restartLog ?? [],
         this.rt.env.now(),
       );
       this.#restartLog = d.restartLog;
@@ -565,7 +605,7 @@ export class Cell implements ActorContext<unknown> {
           await this.#stopChild(c, 'supervisor gave up');
           this.#removeChild(c, undefined);
         }
-        this.kids.clear();
+        this.#kids?.clear();
         this.crash(err);
         return;
       }
@@ -592,7 +632,7 @@ export class Cell implements ActorContext<unknown> {
 
   /** Supervisor-declared children (OTP child specs) are started in order here. */
   addChildRecord(name: string, ref: RefData, spec: SpawnSpec): void {
-    this.kids.set(name, { name, ref, spec, managed: false });
+    (this.#kids ??= new Map()).set(name, { name, ref, spec, managed: false });
   }
 
   setStrategy(s: SupervisorStrategy): void {

@@ -1,96 +1,309 @@
 // A link to another thread: batches of wire items encoded with the binary
-// codec and transferred (not cloned) through a MessagePort. Envelopes are
-// written positionally, so their field names cost nothing per message.
-import { Encoder, Decoder, type EncodedBatch, type RefLike } from '../transport/codec.ts';
-import type { Envelope, WireItem } from './wire.ts';
+// codec and transferred (not cloned) through a MessagePort.
+//
+// Items are encoded as they are sent, straight into the link's buffer (no
+// Envelope or item objects on the sending side), and the batch is posted on
+// the next microtask or once it holds MAX items. Envelopes are written
+// positionally behind one header byte whose flags elide what repeats in a
+// burst: the same target as the previous envelope, the same cause (the
+// message being handled), ids as deltas.
+import { Buffer } from 'node:buffer';
+import { Encoder, Decoder, type EncoderMark, type EncodedBatch, type RefLike } from '../transport/codec.ts';
+import type { Envelope, SysMsg, WireItem } from './wire.ts';
+import type { SerializedError } from './errors.ts';
 
+// Header byte: low two bits are the item kind; for envelopes the high bits are flags.
 const ITEM_ENV = 0;
 const ITEM_OK = 1;
 const ITEM_ERR = 2;
 const ITEM_SYS = 3;
+/** Same `to` as the previous envelope of the batch. */
+const F_SAME_TO = 1 << 2;
+/** id is the previous envelope's id plus a varint delta. */
+const F_ID_DELTA = 1 << 3;
+/** A fresh message: corr = id, cause = 0, no from. */
+const F_FRESH = 1 << 4;
+/** Same corr, cause and from as the previous envelope (a burst sent while handling one message). */
+const F_SAME_CAUSE = 1 << 5;
+/** ask id and asker thread follow. */
+const F_ASK = 1 << 6;
+/** offer id and asker thread follow. */
+const F_OFFER = 1 << 7;
 
 export interface PortLike {
   postMessage(value: unknown, transfer?: readonly ArrayBuffer[]): void;
 }
 
-/** What goes over the port: `$b` marks an encoded batch (vs. port introductions). */
-export interface WireBatch extends EncodedBatch {
-  $b: 1;
-}
+/**
+ * What goes over the port. The bytes of a batch travel as a one-byte (latin1)
+ * string: cloning a string is a plain copy, measurably cheaper per
+ * postMessage than transferring or cloning an ArrayBuffer (which is what
+ * small batches — asks and replies — pay on every round trip). A batch is
+ * that bare string; only one with side values (which the codec does not
+ * model) is wrapped, `$b` marking it (vs. port introductions and plain
+ * item arrays).
+ */
+export type WireBatch = string | { $b: 1; s: string; ext: unknown[] };
 
 export function isWireBatch(x: unknown): x is WireBatch {
-  return typeof x === 'object' && x !== null && (x as WireBatch).$b === 1;
+  return typeof x === 'string' || (typeof x === 'object' && x !== null && (x as { $b?: unknown }).$b === 1 && typeof (x as { s?: unknown }).s === 'string');
 }
 
-export class EncodedLink {
+let scratch = Buffer.allocUnsafe(64 * 1024);
+let scratchView = new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.length);
+
+/**
+ * Decode a received batch, handing each item to `sink` as soon as it is read.
+ * Its bytes go into a scratch buffer reused by every batch of the thread
+ * (batches are decoded at once; the decoder copies whatever it keeps).
+ */
+export function readWire(dec: Decoder, w: WireBatch, sink: BatchSink): void {
+  const s = typeof w === 'string' ? w : w.s;
+  const n = s.length;
+  if (n > scratch.length || (scratch.length > 1 << 22 && n < 1 << 20)) {
+    scratch = Buffer.allocUnsafe(Math.max(64 * 1024, n));
+    // A plain Uint8Array view: Buffer#slice would share memory instead of copying.
+    scratchView = new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.length);
+  }
+  scratch.write(s, 0, n, 'latin1');
+  dec.beginBytes(scratchView, n, typeof w === 'string' ? undefined : w.ext);
+  readItems(dec, sink);
+}
+
+/** Where decoded items go. */
+export interface BatchSink {
+  deliver(env: Envelope): void;
+  reply(id: number, ok: boolean, v: unknown): void;
+  sys(s: SysMsg): void;
+}
+
+export class OutLink {
   readonly #port: PortLike;
   readonly #enc = new Encoder();
+  /** Items in the batch being built. */
+  count = 0;
+  /** In the runtime's list of links to flush. */
+  dirty = false;
+  /** Encoder state when the batch began (to decode it locally if it can never be sent). */
+  #begin: EncoderMark | null = null;
+  #lastTo = '';
+  #lastId = 0;
+  #lastCorr = 0;
+  #lastCause = 0;
+  #lastFrom: string | undefined = undefined;
+  /** A Buffer over the encoder's buffer, to turn a batch into a string without copying it first. */
+  #view: Buffer | null = null;
+  #viewOf: Uint8Array | null = null;
+
   constructor(port: PortLike) {
     this.#port = port;
   }
-  post(items: WireItem[]): void {
+
+  #start(): void {
+    this.#enc.begin();
+    this.#begin = this.#enc.mark();
+    this.#lastTo = '';
+    this.#lastId = 0;
+    this.#lastCorr = -1;
+    this.#lastCause = -1;
+    this.#lastFrom = undefined;
+  }
+
+  envelope(to: string, msg: unknown, id: number, corr: number, cause: number, from: string | undefined, ask: number | undefined, askThread: string | undefined, offer: number | undefined): void {
+    if (this.count === 0) this.#start();
     const enc = this.#enc;
-    enc.begin();
-    enc.write(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
-      if (it.t === 'e') {
-        const e = it.e;
-        enc.write(ITEM_ENV);
-        enc.write(e.to);
-        enc.write(e.id);
-        enc.write(e.corr);
-        enc.write(e.cause);
-        enc.write(e.from);
-        enc.write(e.ask);
-        enc.write(e.askThread);
-        enc.write(e.offer);
-        enc.write(e.msg);
-      } else if (it.t === 'r') {
-        enc.write(it.ok ? ITEM_OK : ITEM_ERR);
-        enc.write(it.id);
-        enc.write(it.ok ? it.v : it.err);
-      } else {
-        enc.write(ITEM_SYS);
-        enc.write(it.s);
+    const pos = enc.size;
+    const strings = enc.stringCount;
+    const shapes = enc.shapeCount;
+    try {
+      let h = ITEM_ENV;
+      if (to === this.#lastTo) h |= F_SAME_TO;
+      const delta = id - this.#lastId;
+      if (delta > 0 && delta < 0x4000_0000) h |= F_ID_DELTA;
+      if (corr === id && cause === 0 && from === undefined) h |= F_FRESH;
+      else if (corr === this.#lastCorr && cause === this.#lastCause && from === this.#lastFrom) h |= F_SAME_CAUSE;
+      if (ask !== undefined) h |= F_ASK;
+      if (offer !== undefined) h |= F_OFFER;
+      enc.byte(h);
+      if ((h & F_SAME_TO) === 0) enc.string(to);
+      if ((h & F_ID_DELTA) !== 0) enc.uint(delta);
+      else enc.number(id);
+      if ((h & (F_FRESH | F_SAME_CAUSE)) === 0) {
+        enc.number(corr);
+        enc.number(cause);
+        enc.write(from);
       }
+      if (ask !== undefined) {
+        enc.number(ask);
+        enc.string(askThread!);
+      }
+      if (offer !== undefined) {
+        enc.number(offer);
+        enc.string(askThread!);
+      }
+      enc.write(msg);
+    } catch (e) {
+      // A value that cannot be encoded (a throwing getter…): leave the batch as it was.
+      enc.rollbackTo(pos, strings, shapes);
+      throw e;
     }
-    const b = enc.finish() as WireBatch;
-    b.$b = 1;
-    this.#port.postMessage(b, [b.bytes.buffer as ArrayBuffer]);
+    this.#lastTo = to;
+    this.#lastId = id;
+    if ((corr !== id || cause !== 0 || from !== undefined)) {
+      this.#lastCorr = corr;
+      this.#lastCause = cause;
+      this.#lastFrom = from;
+    }
+    this.count++;
+  }
+
+  reply(id: number, ok: boolean, v: unknown): void {
+    if (this.count === 0) this.#start();
+    const enc = this.#enc;
+    const pos = enc.size;
+    const strings = enc.stringCount;
+    const shapes = enc.shapeCount;
+    try {
+      enc.byte(ok ? ITEM_OK : ITEM_ERR);
+      enc.number(id);
+      enc.write(v);
+    } catch (e) {
+      enc.rollbackTo(pos, strings, shapes);
+      throw e;
+    }
+    this.count++;
+  }
+
+  sys(s: SysMsg): void {
+    if (this.count === 0) this.#start();
+    const enc = this.#enc;
+    const pos = enc.size;
+    const strings = enc.stringCount;
+    const shapes = enc.shapeCount;
+    try {
+      enc.byte(ITEM_SYS);
+      enc.write(s);
+    } catch (e) {
+      enc.rollbackTo(pos, strings, shapes);
+      throw e;
+    }
+    this.count++;
+  }
+
+  item(it: WireItem): void {
+    if (it.t === 'e') {
+      const e = it.e;
+      this.envelope(e.to, e.msg, e.id, e.corr, e.cause, e.from, e.ask, e.askThread, e.offer);
+    } else if (it.t === 'r') this.reply(it.id, it.ok, it.ok ? it.v : it.err);
+    else this.sys(it.s);
+  }
+
+  /** Encode and send items at once. */
+  post(items: WireItem[]): void {
+    for (let i = 0; i < items.length; i++) this.item(items[i]!);
+    this.flush();
+  }
+
+  /** Send the batch being built, if any. */
+  flush(): void {
+    if (this.count === 0) return;
+    this.count = 0;
+    const enc = this.#enc;
+    const buf = enc.buffer;
+    if (this.#viewOf !== buf) {
+      this.#viewOf = buf;
+      this.#view = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    }
+    const s = this.#view!.toString('latin1', 0, enc.size);
+    const ext = enc.ext;
+    this.#port.postMessage(ext !== null ? { $b: 1, s, ext } : s);
+  }
+
+  /** The batch being built, as items, and forget it (its thread is gone). */
+  takePending(makeRef: (r: RefLike) => unknown): WireItem[] {
+    if (this.count === 0) return [];
+    this.count = 0;
+    const b = this.#enc.finish();
+    const dec = new Decoder(makeRef, this.#enc.tables(this.#begin!));
+    const out: WireItem[] = [];
+    readBatch(dec, b, {
+      deliver: (e) => out.push({ t: 'e', e }),
+      reply: (id, ok, v) => out.push(ok ? { t: 'r', id, ok: true, v } : { t: 'r', id, ok: false, err: v as SerializedError }),
+      sys: (s) => out.push({ t: 's', s }),
+    });
+    return out;
   }
 }
 
-export function decodeBatch(dec: Decoder, batch: WireBatch): WireItem[] {
+/** Decode a batch, handing each item to `sink` as soon as it is read. */
+export function readBatch(dec: Decoder, batch: EncodedBatch, sink: BatchSink): void {
   dec.begin(batch);
-  const n = dec.read();
-  if (typeof n !== 'number') throw new Error('codec: batch without a count');
-  const out: WireItem[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const kind = dec.read();
+  readItems(dec, sink);
+}
+
+function readItems(dec: Decoder, sink: BatchSink): void {
+  let lastTo = '';
+  let lastId = 0;
+  let lastCorr = 0;
+  let lastCause = 0;
+  let lastFrom: string | undefined = undefined;
+  while (!dec.atEnd) {
+    const h = dec.byte();
+    const kind = h & 3;
     if (kind === ITEM_ENV) {
-      const env: Envelope = {
-        to: dec.read() as string,
-        id: dec.read() as number,
-        corr: dec.read() as number,
-        cause: dec.read() as number,
-        from: dec.read() as string | undefined,
-        ask: dec.read() as number | undefined,
-        askThread: dec.read() as string | undefined,
-        offer: dec.read() as number | undefined,
-        msg: dec.read(),
-      };
-      out[i] = { t: 'e', e: env };
+      const to = (h & F_SAME_TO) !== 0 ? lastTo : (dec.read() as string);
+      if (typeof to !== 'string') throw new Error('codec: envelope without a target');
+      const id = (h & F_ID_DELTA) !== 0 ? lastId + dec.uint() : (dec.read() as number);
+      let corr: number;
+      let cause: number;
+      let from: string | undefined;
+      if ((h & F_FRESH) !== 0) {
+        corr = id;
+        cause = 0;
+        from = undefined;
+      } else if ((h & F_SAME_CAUSE) !== 0) {
+        corr = lastCorr;
+        cause = lastCause;
+        from = lastFrom;
+      } else {
+        corr = dec.read() as number;
+        cause = dec.read() as number;
+        from = dec.read() as string | undefined;
+        lastCorr = corr;
+        lastCause = cause;
+        lastFrom = from;
+      }
+      let ask: number | undefined;
+      let offer: number | undefined;
+      let askThread: string | undefined;
+      if ((h & F_ASK) !== 0) {
+        ask = dec.read() as number;
+        askThread = dec.read() as string;
+      }
+      if ((h & F_OFFER) !== 0) {
+        offer = dec.read() as number;
+        askThread = dec.read() as string;
+      }
+      const msg = dec.read();
+      lastTo = to;
+      lastId = id;
+      const env: Envelope = from === undefined ? { to, msg, id, corr, cause } : { to, msg, id, corr, cause, from };
+      if (askThread !== undefined) {
+        if (ask !== undefined) env.ask = ask;
+        if (offer !== undefined) env.offer = offer;
+        env.askThread = askThread;
+      }
+      sink.deliver(env);
     } else if (kind === ITEM_OK) {
-      out[i] = { t: 'r', id: dec.read() as number, ok: true, v: dec.read() };
+      const id = dec.read() as number;
+      sink.reply(id, true, dec.read());
     } else if (kind === ITEM_ERR) {
-      out[i] = { t: 'r', id: dec.read() as number, ok: false, err: dec.read() as never };
-    } else if (kind === ITEM_SYS) {
-      out[i] = { t: 's', s: dec.read() as never };
-    } else throw new Error(`codec: unknown item kind ${String(kind)}`);
+      const id = dec.read() as number;
+      sink.reply(id, false, dec.read());
+    } else {
+      sink.sys(dec.read() as SysMsg);
+    }
   }
-  dec.end();
-  return out;
 }
 
 export function makeDecoder(makeRef: (r: RefLike) => unknown): Decoder {

@@ -1,12 +1,16 @@
 // A bounded FIFO of envelopes. A ring buffer that grows (by doubling) up to
 // the capacity, so idle actors cost little memory and busy ones never copy
 // on every shift.
+/** The buffer of a queue that has never held anything (never written: push grows first). */
+const NONE: never[] = [];
+
 export class Queue<T> {
   #buf: (T | undefined)[];
   #head = 0;
   #size = 0;
+  /** `initial` 0: no buffer until the first push (idle actors cost less). Otherwise a power of two. */
   constructor(initial = 4) {
-    this.#buf = new Array(initial);
+    this.#buf = initial === 0 ? NONE : new Array(initial);
   }
   get size(): number {
     return this.#size;
@@ -40,7 +44,7 @@ export class Queue<T> {
   #grow(): void {
     const old = this.#buf;
     const n = old.length;
-    const next = new Array<T | undefined>(n * 2);
+    const next = new Array<T | undefined>(n === 0 ? 4 : n * 2);
     for (let i = 0; i < this.#size; i++) next[i] = old[(this.#head + i) & (n - 1)];
     this.#buf = next;
     this.#head = 0;

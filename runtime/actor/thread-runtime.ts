@@ -19,7 +19,7 @@ import {
 } from './errors.ts';
 import { isFactory } from './behavior.ts';
 import { EventBus, messageType } from '../inspect/events.ts';
-import { EncodedLink, decodeBatch, isWireBatch, makeDecoder, type PortLike } from './link.ts';
+import { OutLink, readWire, isWireBatch, makeDecoder, type BatchSink, type PortLike } from './link.ts';
 import type { Decoder } from '../transport/codec.ts';
 import type { Env, TimerId } from '../env/env.ts';
 
@@ -29,6 +29,8 @@ const THROUGHPUT = 300;
 const TURN_BUDGET = 20_000;
 /** Items per postMessage; a larger burst is split. */
 const MAX_BATCH = 2048;
+/** Mailbox options of every actor spawned without any (shared: specs never change them). */
+const DEFAULT_MAILBOX = Object.freeze({ capacity: 10_000, overflow: 'drop' as const });
 /** Largest delay a Node timer honours (2^31 - 1 ms). */
 const MAX_TIMEOUT = 2_147_483_647;
 
@@ -38,10 +40,6 @@ interface PendingAsk {
   timer: TimerId;
   thread: string;
   path: string;
-}
-
-interface Link {
-  post(items: WireItem[]): void;
 }
 
 export interface RuntimeHooks {
@@ -67,13 +65,14 @@ export class ThreadRuntime {
   #ready = new Queue<Cell>(64);
   #draining = false;
   #drainScheduled = false;
+  /** Decoding a batch: deliveries make the cells ready, and the drain runs right after. */
+  #receiving = false;
+  #drainAfterReceive = false;
   #idBase: number;
   #seq = 0;
   #askSeq = 0;
   #asks = new Map<number, PendingAsk>();
   #offers = new Map<number, { resolve: () => void; reject: (e: Error) => void; thread: string }>();
-  #local = new Map<number, Behavior<unknown>>();
-  #localSeq = 0;
   /** Target side: who watches each local path. */
   #watchers = new Map<string, Map<string, RefData>>();
   /**
@@ -88,10 +87,22 @@ export class ThreadRuntime {
    * Terminated addressed to a dead worker silently re-created an empty worker.
    */
   #dead = new Map<string, Error>();
-  #links = new Map<string, Link>();
+  #links = new Map<string, OutLink>();
+  /** One-entry cache of #links (a burst goes to one thread); cleared whenever #links changes. */
+  #lastThread: string | null = null;
+  #lastLink: OutLink | undefined = undefined;
   #decoders = new Map<string, Decoder>();
+  /** Items for threads without a link yet (or dead), flushed like batches. */
   #outbox = new Map<string, WireItem[]>();
+  /** Links with a batch being built. */
+  #dirty: OutLink[] = [];
   #flushScheduled = false;
+  /** Receives decoded items. */
+  readonly #sink: BatchSink = {
+    deliver: (env) => this.deliver(env),
+    reply: (id, ok, v) => this.#settleAsk(id, ok, ok ? v : deserializeError(v as never)),
+    sys: (s) => this.handleSys(s),
+  };
   /** Items for threads we have no port to yet. */
   #waiting = new Map<string, WireItem[]>();
   /** Where each child placement lives, so a restart goes to the same worker. */
@@ -139,10 +150,29 @@ export class ThreadRuntime {
   }
 
   send(to: RefData, msg: unknown): void {
-    const env = this.#envelope(to.path, msg);
-    if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
-    if (to.thread === this.thread) this.deliver(env);
-    else this.#enqueue(to.thread, { t: 'e', e: env });
+    const thread = to.thread;
+    if (thread === this.thread) {
+      const env = this.#envelope(to.path, msg);
+      if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
+      this.deliver(env);
+      return;
+    }
+    const link = this.#linkTo(thread);
+    if (link === undefined) {
+      const env = this.#envelope(to.path, msg);
+      if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
+      this.#enqueue(thread, { t: 'e', e: env });
+      return;
+    }
+    // Straight into the link's batch: no envelope object on this side.
+    const id = this.#idBase + ++this.#seq;
+    const cur = this.current;
+    const corr = cur === null ? id : cur.corr;
+    const cause = cur === null ? 0 : cur.id;
+    const from = cur === null ? undefined : cur.to;
+    if (this.bus.active) this.bus.emit('sent', from ?? '', { target: to.path, msgType: messageType(msg), msgId: id, causeId: cause, corrId: corr });
+    link.envelope(to.path, msg, id, corr, cause, from, undefined, undefined, undefined);
+    this.#queued(link);
   }
 
   /** A fresh envelope to `to`, with no cause (a stashed message that is not the current one). */
@@ -180,6 +210,19 @@ export class ThreadRuntime {
         if (this.#asks.delete(id)) reject(new AskTimeoutError(to.path, timeoutMs));
       });
       this.#asks.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, thread: to.thread, path: to.path });
+      const link = to.thread === this.thread ? undefined : this.#linkTo(to.thread);
+      if (link !== undefined) {
+        // Straight into the link's batch, like send().
+        const mid = this.#idBase + ++this.#seq;
+        const cur = this.current;
+        const corr = cur === null ? mid : cur.corr;
+        const cause = cur === null ? 0 : cur.id;
+        const from = cur === null ? undefined : cur.to;
+        if (this.bus.active) this.bus.emit('sent', from ?? '', { target: to.path, msgType: messageType(msg), msgId: mid, causeId: cause, corrId: corr });
+        link.envelope(to.path, msg, mid, corr, cause, from, id, this.thread, undefined);
+        this.#queued(link);
+        return;
+      }
       const env = this.#envelope(to.path, msg);
       env.ask = id;
       env.askThread = this.thread;
@@ -204,8 +247,15 @@ export class ThreadRuntime {
   }
 
   sendReply(thread: string, id: number, ok: boolean, v: unknown): void {
-    if (thread === this.thread) this.#settleAsk(id, ok, ok ? v : v);
-    else this.#enqueue(thread, ok ? { t: 'r', id, ok: true, v } : { t: 'r', id, ok: false, err: serializeError(v) });
+    if (thread === this.thread) {
+      this.#settleAsk(id, ok, v);
+      return;
+    }
+    const link = this.#linkTo(thread);
+    if (link !== undefined) {
+      link.reply(id, ok, ok ? v : serializeError(v));
+      this.#queued(link);
+    } else this.#enqueue(thread, ok ? { t: 'r', id, ok: true, v } : { t: 'r', id, ok: false, err: serializeError(v) });
   }
 
   #settleAsk(id: number, ok: boolean, v: unknown): void {
@@ -290,6 +340,11 @@ export class ThreadRuntime {
 
   #scheduleDrain(): void {
     if (this.#drainScheduled || this.#draining) return;
+    if (this.#receiving) {
+      // receiveFrom drains once the batch is in (saves a microtask per batch).
+      this.#drainAfterReceive = true;
+      return;
+    }
     this.#drainScheduled = true;
     this.env.schedule(this.#drain);
   }
@@ -324,8 +379,9 @@ export class ThreadRuntime {
   makeSpec(path: string, parent: ActorRef<never> | null, behavior: Behavior<unknown> | BehaviorFactory<unknown, unknown> | Behavior<any> | BehaviorFactory<any, any>, opts: SpawnOptions & { args?: unknown }, defaultRestart: SpawnSpec['restart']): SpawnSpec {
     const spec: SpawnSpec = {
       path,
-      parent: parent ? { $ref: 1, path: parent.path, thread: (parent as Ref<never>).thread } : null,
-      mailbox: { capacity: opts.mailbox?.capacity ?? 10_000, overflow: opts.mailbox?.overflow ?? 'drop' },
+      // A Ref is ref data (and is encoded as a ref if the spec goes to a worker): no copy needed.
+      parent: parent === null ? null : parent instanceof Ref ? (parent as Ref<never>) : { $ref: 1, path: parent.path, thread: (parent as Ref<never>).thread },
+      mailbox: opts.mailbox === undefined ? DEFAULT_MAILBOX : { capacity: opts.mailbox.capacity ?? 10_000, overflow: opts.mailbox.overflow ?? 'drop' },
       restart: opts.restart ?? defaultRestart,
       shutdownMs: opts.shutdownMs ?? 5000,
       incarnation: 0,
@@ -339,25 +395,18 @@ export class ThreadRuntime {
         spec.name = behavior.name;
         spec.args = opts.args;
       } else {
-        spec.localKey = this.#remember(behavior.create(opts.args as never) as Behavior<unknown>);
+        spec.local = behavior.create(opts.args as never) as Behavior<unknown>;
       }
     } else {
       if (worker && !this.inThreadOnly) {
         throw new SpawnError(`${path}: a behaviour placed in a worker must be declared with defineBehavior() so the worker can load it`);
       }
-      spec.localKey = this.#remember(behavior as Behavior<unknown>);
+      spec.local = behavior as Behavior<unknown>;
     }
     return spec;
   }
 
-  #remember(b: Behavior<unknown>): number {
-    const k = ++this.#localSeq;
-    this.#local.set(k, b);
-    return k;
-  }
-
   forgetSpec(spec: SpawnSpec): void {
-    if (spec.localKey !== undefined) this.#local.delete(spec.localKey);
     this.#placements.delete(spec.path);
   }
 
@@ -380,7 +429,7 @@ export class ThreadRuntime {
     return { $ref: 1, path: spec.path, thread };
   }
 
-  spawnLocal(spec: SpawnSpec, restartedAfter?: Error): void {
+  spawnLocal(spec: SpawnSpec, restartedAfter?: Error): Cell {
     const old = this.cells.get(spec.path);
     if (old && old.status !== 'crashed' && old.status !== 'stopped') {
       old.kill();
@@ -393,15 +442,15 @@ export class ThreadRuntime {
         ...(restartedAfter ? { reason: restartedAfter.message } : {}),
       });
     }
-    if (spec.localKey !== undefined) {
-      const b = this.#local.get(spec.localKey);
+    if (spec.module === undefined) {
+      const b = spec.local;
       if (!b) {
         cell.status = 'running';
         cell.crash(new SpawnError(`${spec.path}: behaviour is not available in thread ${this.thread}`));
-        return;
+        return cell;
       }
       cell.start(b);
-      return;
+      return cell;
     }
     // A worker placement: load the behaviour's module, then start. Messages queue meanwhile.
     import(spec.module!).then(
@@ -429,6 +478,7 @@ export class ThreadRuntime {
         cell.crash(new SpawnError(`${spec.path}: cannot load ${spec.module}: ${toError(e).message}`, { cause: e }));
       },
     );
+    return cell;
   }
 
   // ---- lifecycle notifications ---------------------------------------------------
@@ -601,10 +651,13 @@ export class ThreadRuntime {
       error.name === 'WorkerDiedError'
         ? error
         : new WorkerDiedError(thread.replace(/^w:/, ''), (error as { exitCode?: number }).exitCode ?? null, error.message);
+    const link = this.#links.get(thread);
     this.#links.delete(thread);
+    this.#lastThread = null;
     this.#dead.set(thread, died);
     // Whatever was on its way there is failed like any message to a dead actor.
-    const unsent = [...(this.#outbox.get(thread) ?? []), ...(this.#waiting.get(thread) ?? [])];
+    const pending = link !== undefined ? link.takePending((r) => this.refFor(r)) : [];
+    const unsent = [...(this.#waiting.get(thread) ?? []), ...pending, ...(this.#outbox.get(thread) ?? [])];
     this.#outbox.delete(thread);
     this.#waiting.delete(thread);
     this.#failUndeliverable(thread, unsent);
@@ -658,51 +711,99 @@ export class ThreadRuntime {
   /** Link to another thread through a port; batches to it are encoded and transferred. */
   addPort(thread: string, port: PortLike): void {
     this.#decoders.delete(thread);
-    this.addLink(thread, new EncodedLink(port));
+    this.#addLink(thread, new OutLink(port));
   }
 
-  addLink(thread: string, link: Link): void {
+  #addLink(thread: string, link: OutLink): void {
+    const old = this.#links.get(thread);
+    if (old !== undefined) old.flush();
     this.#links.set(thread, link);
+    this.#lastThread = null;
     this.#dead.delete(thread);
-    const waiting = this.#waiting.get(thread);
-    if (waiting) {
-      this.#waiting.delete(thread);
-      for (let i = 0; i < waiting.length; i += MAX_BATCH) link.post(waiting.slice(i, i + MAX_BATCH));
+    // What waited for this link goes first, in order: items from before it, then unflushed ones.
+    const waiting = this.#waiting.get(thread) ?? [];
+    this.#waiting.delete(thread);
+    const box = this.#outbox.get(thread);
+    if (box !== undefined) {
+      this.#outbox.delete(thread);
+      for (const it of box) waiting.push(it);
     }
+    for (let i = 0; i < waiting.length; i += MAX_BATCH) link.post(waiting.slice(i, i + MAX_BATCH));
   }
 
   hasLink(thread: string): boolean {
     return this.#links.has(thread);
   }
 
+  #linkTo(thread: string): OutLink | undefined {
+    if (thread === this.#lastThread) return this.#lastLink;
+    const link = this.#links.get(thread);
+    this.#lastThread = thread;
+    this.#lastLink = link;
+    return link;
+  }
+
   #enqueue(thread: string, item: WireItem): void {
+    const link = this.#linkTo(thread);
+    if (link !== undefined) {
+      link.item(item);
+      this.#queued(link);
+      return;
+    }
     let box = this.#outbox.get(thread);
     if (box === undefined) this.#outbox.set(thread, (box = []));
     box.push(item);
     if (box.length >= MAX_BATCH) {
+      this.#outbox.delete(thread);
       this.#flushOne(thread, box);
-      this.#outbox.set(thread, []);
       return;
     }
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      this.env.schedule(this.#flush);
+    this.#scheduleFlush();
+  }
+
+  /** An item went into `link`'s batch: send it now if full, else on the next microtask. */
+  #queued(link: OutLink): void {
+    if (link.count >= MAX_BATCH) {
+      link.flush();
+      return;
     }
+    if (!link.dirty) {
+      link.dirty = true;
+      this.#dirty.push(link);
+    }
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    // On a microtask, not at the end of the drain: inspection events of the turn
+    // (forwarded on their own microtask) then travel with its replies, not after them.
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    this.env.schedule(this.#flush);
   }
 
   #flush = (): void => {
     this.#flushScheduled = false;
-    for (const [thread, box] of this.#outbox) {
-      if (box.length === 0) continue;
-      this.#outbox.set(thread, []);
-      this.#flushOne(thread, box);
+    if (this.#outbox.size > 0) {
+      const boxes = [...this.#outbox];
+      this.#outbox.clear();
+      for (const [thread, box] of boxes) if (box.length > 0) this.#flushOne(thread, box);
+    }
+    const dirty = this.#dirty;
+    if (dirty.length === 0) return;
+    this.#dirty = [];
+    for (let i = 0; i < dirty.length; i++) {
+      const l = dirty[i]!;
+      l.dirty = false;
+      l.flush();
     }
   };
 
   #flushOne(thread: string, items: WireItem[]): void {
     const link = this.#links.get(thread);
     if (link) {
-      link.post(items);
+      for (const it of items) link.item(it);
+      this.#queued(link);
       return;
     }
     if (this.#dead.has(thread)) {
@@ -727,15 +828,24 @@ export class ThreadRuntime {
     if (!isWireBatch(data)) return;
     let dec = this.#decoders.get(from);
     if (dec === undefined) this.#decoders.set(from, (dec = makeDecoder((r) => this.refFor(r))));
-    let items: WireItem[];
+    this.#receiving = true;
     try {
-      items = decodeBatch(dec, data);
+      readWire(dec, data, this.#sink);
     } catch (e) {
+      const err = toError(e);
+      if (!err.message.startsWith('codec:')) throw e;
       // Threads of one process share our code, so this is a bug, not an attack: say so loudly.
-      this.#hooks.log('error', '/', `undecodable batch from ${from}: ${toError(e).message}`);
-      return;
+      this.#hooks.log('error', '/', `undecodable batch from ${from}: ${err.message}`);
+    } finally {
+      this.#receiving = false;
+      if (this.#drainAfterReceive) {
+        this.#drainAfterReceive = false;
+        if (!this.#drainScheduled && !this.#draining) {
+          this.#drainScheduled = true;
+          this.#drain();
+        }
+      }
     }
-    this.#receiveItems(items, false);
   }
 
   /** A batch of structured-cloned items arrived from another thread. */

@@ -4,6 +4,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from './errors.ts';
 import type { InspectionEvent } from '../inspect/events.ts';
 import type { MailboxOptions, RestartType, WorkerLimits } from './index-types.ts';
+import type { Behavior } from './types.ts';
 
 export interface Envelope {
   /** Receiver path. */
@@ -36,8 +37,11 @@ export interface SpawnSpec {
   module?: string;
   name?: string;
   args?: unknown;
-  /** For a same-thread placement: key into the thread's local behaviour table. */
-  localKey?: number;
+  /**
+   * For a same-thread placement: the behaviour itself. Such specs never leave
+   * their thread (a worker placement uses module/name instead).
+   */
+  local?: Behavior<unknown>;
   mailbox: MailboxOptions;
   restart: RestartType;
   shutdownMs: number;
