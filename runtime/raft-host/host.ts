@@ -1,15 +1,27 @@
 // The Raft host actor: owns one RawNode of one Raft group and does its I/O,
 // following the etcd host loop (see runtime/raft/rawnode.ts):
 //
-//   ready() → persist (wait until durable) → send messages → apply committed
-//   entries / restore snapshot → serve ReadIndex reads → advance()
+//   ready() → send early messages → persist (wait until durable) → send the
+//   other messages → apply committed entries / restore snapshot → serve
+//   ReadIndex reads → advance()
 //
-// Messages and acknowledgements leave only after what they acknowledge is
-// durable: that is what lets a crashed node restart from its disk without
-// breaking Raft's promises. Only one Ready is in flight at a time; ticks,
-// peer messages and client requests keep arriving meanwhile and are folded
-// into the next Ready (so proposals arriving during a persist are batched
-// into one append and one fsync).
+// Acknowledgements (append and vote responses) leave only after what they
+// acknowledge is durable: that is what lets a crashed node restart from its
+// disk without breaking Raft's promises. A leader's appends and heartbeats do
+// not wait for its own write (Raft thesis §10.2.1): they go out before and
+// while it persists, and the leader counts its own copy toward the commit
+// quorum only once the write is durable (RawNode.advance). Nothing leaves
+// early while a term or vote change is not durable yet.
+//
+// Only one Ready is in flight at a time; ticks, peer messages and client
+// requests keep arriving meanwhile and are folded into the next Ready.
+// Proposals are batched: those that arrive together are appended as one
+// batch (one append message per follower, one write) when the host gets to
+// its 'flush' self-message, queued behind them.
+//
+// A Ready whose only durable change is the commit index is written without
+// an fsync (etcd's mustSync): losing it in a crash only makes the node
+// relearn the commit index from its leader.
 //
 // The replicated application is a StateMachine (protocol.ts); the host knows
 // nothing about what the entries mean.
@@ -23,7 +35,7 @@ import { parseRaftMessage } from '../raft/schema.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
-import type { ConfState, Entry, Ready, RaftError } from '../raft/types.ts';
+import type { ConfState, Entry, Message, Ready, RaftError } from '../raft/types.ts';
 import type {
   AdminRequest,
   AdminResponse,
@@ -58,6 +70,13 @@ interface InFlight {
   gen: number;
   batch: PersistBatch;
   then: () => void;
+  /** The bootstrap write: nothing at all leaves before it is durable. */
+  bootstrap: boolean;
+}
+
+interface QueuedProposal<Res> {
+  data: string;
+  replyTo: ReplyTo<ProposeResponse<Res>>;
 }
 
 /** The host's settings with defaults filled in. */
@@ -105,6 +124,9 @@ export class RaftHostCore<Res = unknown> {
   #lastSnapshot = 0;
   #gen = 0;
   #inflight: InFlight | undefined;
+  /** Proposals received since the last flush (appended together as one batch). */
+  #queued: QueuedProposal<Res>[] = [];
+  #flushQueued = false;
   #proposals = new Map<number, PendingProposal<Res>>();
   #admin = new Map<number, PendingAdmin>();
   /** Reads waiting for the leader to confirm their read index. */
@@ -172,7 +194,7 @@ export class RaftHostCore<Res = unknown> {
     });
     // First boot of a founding member: the bootstrap entries must be durable
     // before the node says anything (nothing is sent while a persist is in flight).
-    if (boot) this.#persist({ hardState: boot.hardState, entries: boot.entries }, () => {});
+    if (boot) this.#persist({ hardState: boot.hardState, entries: boot.entries }, () => {}, true);
     ctx.timers.startPeriodic('tick', { type: 'tick' }, this.#s.tickMs);
   }
 
@@ -210,7 +232,11 @@ export class RaftHostCore<Res = unknown> {
         break;
       }
       case 'propose':
-        this.#propose(msg.data, msg.replyTo);
+        this.#queuePropose(msg.data, msg.replyTo);
+        return;
+      case 'flush':
+        this.#flushQueued = false;
+        this.#flushProposals();
         break;
       case 'read':
         this.#read(msg.replyTo);
@@ -240,11 +266,21 @@ export class RaftHostCore<Res = unknown> {
   // ---- the Ready loop ------------------------------------------------------
 
   #process(): void {
+    const f = this.#inflight;
+    if (f !== undefined) {
+      // A write is in flight: what may leave now does (a leader's appends and heartbeats).
+      if (!f.bootstrap) for (const m of this.node.takeEarlyMessages()) this.#send(m);
+      return;
+    }
     while (this.#inflight === undefined && this.node.hasReady()) {
       const rd = this.node.ready();
       if (rd.softState) this.#roleChanged();
       const batch = persistBatchOf(rd);
       if (batch) {
+        // Replicate while we write (§10.2.1): the early messages go first.
+        const msgs = rd.messages;
+        for (let i = 0; i < rd.earlyCount; i++) this.#send(msgs[i]);
+        if (!rd.mustSync) batch.sync = false;
         this.#o.probe?.persisting?.(this.#o.id, {
           isLeader: this.node.raft.role === 'leader',
           term: this.node.raft.term,
@@ -252,17 +288,24 @@ export class RaftHostCore<Res = unknown> {
           lastBefore: this.storage.lastIndex(),
           snapshotFromLeader: rd.snapshot !== undefined,
         });
-        this.#persist(batch, () => this.#afterPersist(rd));
+        this.#persist(batch, () => this.#afterPersist(rd, true));
         return;
       }
-      this.#afterPersist(rd);
+      this.#afterPersist(rd, false);
     }
     if (this.#inflight === undefined) this.#maybeSnapshot();
   }
 
-  #persist(batch: PersistBatch, then: () => void): void {
-    this.#inflight = { gen: ++this.#gen, batch, then };
+  #persist(batch: PersistBatch, then: () => void, bootstrap = false): void {
+    this.#inflight = { gen: ++this.#gen, batch, then, bootstrap };
     this.#writeInflight();
+  }
+
+  #send(m: Message): void {
+    this.#o.transport.send(m.to, this.group, m);
+    // The transport took the snapshot: let the leader go back to probing this
+    // follower (etcd's ReportSnapshot); without it the follower stays paused.
+    if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);
   }
 
   #writeInflight(): void {
@@ -285,15 +328,11 @@ export class RaftHostCore<Res = unknown> {
     this.#process();
   }
 
-  #afterPersist(rd: Ready): void {
+  #afterPersist(rd: Ready, earlySent: boolean): void {
     applyReadyToStorage(this.storage, rd);
-    const group = this.group;
-    for (const m of rd.messages) {
-      this.#o.transport.send(m.to, group, m);
-      // The transport took the snapshot: let the leader go back to probing this
-      // follower (etcd's ReportSnapshot); without it the follower stays paused.
-      if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);
-    }
+    // Early messages already left if this Ready was persisted; else they go now with the rest.
+    const msgs = rd.messages;
+    for (let i = earlySent ? rd.earlyCount : 0; i < msgs.length; i++) this.#send(msgs[i]);
     if (rd.snapshot && rd.snapshot.meta.index > this.#applied) {
       const { index, term } = rd.snapshot.meta;
       this.sm.restore(rd.snapshot.data, index);
@@ -440,7 +479,7 @@ export class RaftHostCore<Res = unknown> {
     return { error: 'not-leader', leader: this.node.raft.lead };
   }
 
-  #propose(data: string, replyTo: ReplyTo<ProposeResponse<Res>>): void {
+  #queuePropose(data: string, replyTo: ReplyTo<ProposeResponse<Res>>): void {
     if (data === '') {
       this.#ctx.reply(replyTo, { error: 'unavailable', message: 'empty proposals are not allowed' });
       return;
@@ -449,13 +488,37 @@ export class RaftHostCore<Res = unknown> {
       this.#ctx.reply(replyTo, this.#notLeader());
       return;
     }
-    const r = this.node.propose(data);
-    if (!r.ok) {
-      this.#ctx.reply(replyTo, this.#notLeader(r.error));
+    this.#queued.push({ data, replyTo });
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      this.#ctx.self.tell({ type: 'flush' });
+    }
+  }
+
+  /** Append every queued proposal as one batch. */
+  #flushProposals(): void {
+    const q = this.#queued;
+    if (q.length === 0) return;
+    this.#queued = [];
+    if (this.node.raft.role !== 'leader') {
+      const err = this.#notLeader();
+      for (const p of q) this.#ctx.reply(p.replyTo, err);
       return;
     }
-    if ('index' in r) this.#proposals.set(r.index, { term: r.term, replyTo });
-    else this.#ctx.reply(replyTo, { error: 'indeterminate', message: 'forwarded' });
+    const datas = new Array<string>(q.length);
+    for (let i = 0; i < q.length; i++) datas[i] = q[i].data;
+    const r = this.node.proposeBatch(datas);
+    if (!r.ok) {
+      const err = this.#notLeader(r.error);
+      for (const p of q) this.#ctx.reply(p.replyTo, err);
+      return;
+    }
+    if (!('index' in r)) {
+      for (const p of q) this.#ctx.reply(p.replyTo, { error: 'indeterminate', message: 'forwarded' });
+      return;
+    }
+    const first = r.index - q.length + 1;
+    for (let i = 0; i < q.length; i++) this.#proposals.set(first + i, { term: r.term, replyTo: q[i].replyTo });
   }
 
   #read(replyTo: ReplyTo<ReadResponse>): void {

@@ -106,11 +106,31 @@ export function encodeCommand(cmd: KvCommand): string {
   return JSON.stringify(cmd);
 }
 
+// Every replica decodes the same entries at about the same time (and a
+// simulated cluster runs them all in one process): remember the last few
+// decodings. Commands are frozen, so sharing one between replicas is safe.
+const DECODED_MAX = 256;
+let decoded = new Map<string, KvCommand | undefined>();
+let decodedOld = new Map<string, KvCommand | undefined>();
+
 export function decodeCommand(data: string): KvCommand | undefined {
   if (data === '') return undefined;
+  let c = decoded.get(data);
+  if (c !== undefined || decoded.has(data)) return c;
+  c = decodedOld.get(data);
+  if (c === undefined && !decodedOld.has(data)) c = decodeUncached(data);
+  if (decoded.size >= DECODED_MAX) {
+    decodedOld = decoded;
+    decoded = new Map();
+  }
+  decoded.set(data, c);
+  return c;
+}
+
+function decodeUncached(data: string): KvCommand | undefined {
   try {
     const c = JSON.parse(data) as KvCommand;
-    return typeof c === 'object' && c !== null && typeof c.key === 'string' ? c : undefined;
+    return typeof c === 'object' && c !== null && typeof c.key === 'string' ? Object.freeze(c) : undefined;
   } catch {
     return undefined;
   }

@@ -92,6 +92,8 @@ export type RaftHostMsg<Res = unknown> =
   | { type: 'watch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'unwatch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'admin'; req: AdminRequest; replyTo: ReplyTo<AdminResponse> }
+  /** Internal: append the proposals queued so far as one batch. */
+  | { type: 'flush' }
   /** Internal: the durable log finished a persist. */
   | { type: 'persisted'; gen: number; error?: string }
   | { type: 'persist-retry'; gen: number };

@@ -167,6 +167,7 @@ export class ProgressTracker {
   votes = new Map<NodeId, boolean>();
   maxInflight: number;
   maxInflightBytes: number;
+  #matchBuf: number[] = [];
 
   constructor(maxInflight: number, maxInflightBytes: number) {
     this.maxInflight = maxInflight;
@@ -205,8 +206,20 @@ export class ProgressTracker {
   committed(): number {
     const n = this.voters.size;
     if (n === 0) return 0;
-    const matches = [...this.voters].map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
-    return matches[quorum(n) - 1];
+    // Hot (every append response): no intermediate arrays, insertion sort (descending).
+    const m = this.#matchBuf;
+    m.length = 0;
+    for (const id of this.voters) {
+      const v = this.progress.get(id)?.match ?? 0;
+      let j = m.length;
+      m.push(v);
+      while (j > 0 && m[j - 1] < v) {
+        m[j] = m[j - 1];
+        j--;
+      }
+      m[j] = v;
+    }
+    return m[quorum(n) - 1];
   }
 
   resetVotes(): void {

@@ -218,8 +218,10 @@ export class Raft {
     const last = this.log.lastIndex();
     this.trk.progress.clear();
     this.trk.setConf(this.trk.confState(), last + 1);
+    // Only what is durable on our own disk counts toward a commit quorum: entries
+    // still being persisted are acknowledged by selfAck() when the host advances.
     const self = this.trk.progress.get(this.id);
-    if (self) self.match = last;
+    if (self) self.match = this.durableLastIndex();
     this.#readOnly = new ReadOnly();
     this.#pendingReads = [];
   }
@@ -691,9 +693,9 @@ export class Raft {
     let li = this.log.lastIndex();
     const full: Entry[] = ents.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data }));
     li = this.log.append(full);
-    this.trk.progress.get(this.id)?.maybeUpdate(li);
+    // The leader's own copy counts toward the quorum only once it is durable
+    // (selfAck, after the host persisted it); followers may commit it first.
     if (this.conf.onWrite(full)) this.#applyConf();
-    if (this.#maybeCommit()) this.#afterCommit();
     return li;
   }
 
@@ -703,9 +705,10 @@ export class Raft {
     this.trk.setConf(conf, this.log.lastIndex() + 1);
     if (this.role !== 'leader') return;
     const self = this.trk.progress.get(this.id);
-    if (self && self.match < this.log.lastIndex()) {
-      self.match = this.log.lastIndex();
-      self.next = self.match + 1;
+    const durable = this.durableLastIndex();
+    if (self && self.match < durable) {
+      self.match = durable;
+      self.next = Math.max(self.next, this.log.lastIndex() + 1);
     }
     if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.leadTransferee = NONE;
     // Removing a slow voter can make entries committed right away.
@@ -745,8 +748,29 @@ export class Raft {
     }
   }
 
+  /** Last index of the log prefix that is durable locally (the unstable tail is not). */
+  durableLastIndex(): number {
+    // The host writes Storage only after persisting; below unstable.offset it is current.
+    return Math.min(this.log.storage.lastIndex(), this.log.unstable.offset - 1);
+  }
+
   // ---------------------------------------------------------------------------
   // Host feedback
+
+  /**
+   * The host made our log durable through (index, term): the leader's own
+   * "append response" (etcd's self MsgAppResp under async storage writes).
+   * Ignored unless we still lead and the entry is still in our log.
+   */
+  selfAck(index: number, term: number): void {
+    if (this.role !== 'leader' || this.log.term(index) !== term) return;
+    const pr = this.trk.progress.get(this.id);
+    if (!pr || !pr.maybeUpdate(index)) return;
+    if (this.#maybeCommit()) {
+      this.#afterCommit();
+      if (this.role === 'leader') this.bcastAppend();
+    }
+  }
 
   /**
    * A follower forgets its leader, so it may grant votes before its leader

@@ -4,9 +4,12 @@
 //     feed tick() on a timer and step(msg) for every message received;
 //     if (node.hasReady()) {
 //       const rd = node.ready();
+//       0. send the first rd.earlyCount of rd.messages right away (they do not
+//          depend on this Ready being durable: the leader replicates while it
+//          writes, Raft thesis §10.2.1);
 //       1. persist rd.snapshot, rd.entries, rd.hardState (fsync when rd.mustSync)
 //          and wait until durable;
-//       2. send rd.messages;
+//       2. send the rest of rd.messages;
 //       3. if rd.snapshot: restore the state machine from it;
 //          apply rd.committedEntries in order (calling applyConfChange for 'conf' entries);
 //       4. serve rd.readStates (safe once step 3 is done);
@@ -14,7 +17,14 @@
 //     }
 //
 // Only one Ready may be outstanding: call advance(rd) before the next ready().
-// tick()/step() may be called while a Ready is being persisted.
+// tick()/step() may be called while a Ready is being persisted, and
+// takeEarlyMessages() hands out what they produced that may go out at once
+// (a leader's appends and heartbeats), so a slow disk does not silence it.
+//
+// The leader's own log copy counts toward the commit quorum only from
+// advance() on (its self-acknowledgement); followers acknowledge only after
+// persisting (their responses are never early), and nothing is early while a
+// term or vote change is not yet durable.
 import type { ConfChange, ConfState, Entry, Message, NodeId, ProposeResult, ReadState, Ready, Result, Role, SoftState } from './types.ts';
 import { NONE } from './types.ts';
 import type { RaftConfig } from './raft.ts';
@@ -55,6 +65,9 @@ export class RawNode {
   readonly raft: Raft;
   #prevSoft: SoftState;
   #prevHard: { term: number; vote: NodeId; commit: number };
+  /** Term and vote known durable (as of the last advance()). */
+  #stableTerm: number;
+  #stableVote: NodeId;
   /** Configurations for the conf entries handed out in the outstanding Ready, in order. */
   #confQueue: ConfState[] = [];
 
@@ -62,6 +75,40 @@ export class RawNode {
     this.raft = new Raft(config);
     this.#prevSoft = { lead: this.raft.lead, role: this.raft.role };
     this.#prevHard = { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+    this.#stableTerm = this.raft.term;
+    this.#stableVote = this.raft.vote;
+  }
+
+  /** Whether messages may leave before the outstanding/next Ready is durable: term and vote are. */
+  #earlyAllowed(): boolean {
+    const r = this.raft;
+    return r.term === this.#stableTerm && r.vote === this.#stableVote && r.log.unstable.snapshot === undefined;
+  }
+
+  /**
+   * While a Ready is being persisted: take the messages produced since that
+   * may be sent now (see isEarly). The rest stay for the next Ready.
+   */
+  takeEarlyMessages(): Message[] {
+    const r = this.raft;
+    const msgs = r.msgs;
+    if (msgs.length === 0 || !this.#earlyAllowed()) return [];
+    let allEarly = true;
+    for (const m of msgs) {
+      if (!isEarly(m)) {
+        allEarly = false;
+        break;
+      }
+    }
+    if (allEarly) {
+      r.msgs = [];
+      return msgs;
+    }
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of msgs) (isEarly(m) ? early : late).push(m);
+    r.msgs = late;
+    return early;
   }
 
   get id(): NodeId {
@@ -89,6 +136,13 @@ export class RawNode {
 
   propose(data: string): ProposeResult {
     return this.raft.proposeEntries([{ type: 'normal', data }]);
+  }
+
+  /** Propose several entries at once (one append per follower); the result's index is the last one's. */
+  proposeBatch(datas: readonly string[]): ProposeResult {
+    const ents = new Array<{ type: 'normal'; data: string }>(datas.length);
+    for (let i = 0; i < datas.length; i++) ents[i] = { type: 'normal', data: datas[i] };
+    return this.raft.proposeEntries(ents);
   }
 
   /** Propose a single-server membership change; it takes effect when appended (see confchange.ts). */
@@ -171,10 +225,21 @@ export class RawNode {
   ready(): Ready {
     const r = this.raft;
     const committedEntries: Entry[] = r.log.nextEnts();
+    let messages = r.msgs;
+    let earlyCount = 0;
+    if (messages.length > 0 && this.#earlyAllowed()) {
+      // Early messages first (stable order within each class).
+      const early: Message[] = [];
+      const late: Message[] = [];
+      for (const m of messages) (isEarly(m) ? early : late).push(m);
+      earlyCount = early.length;
+      if (late.length > 0 && earlyCount > 0) messages = early.concat(late);
+    }
     const rd: Ready = {
       entries: r.log.unstableEntries(),
       committedEntries,
-      messages: r.msgs,
+      messages,
+      earlyCount,
       readStates: [],
       mustSync: false,
     };
@@ -212,11 +277,17 @@ export class RawNode {
       log.stableSnapTo(rd.snapshot.meta.index);
       if (rd.snapshot.meta.index > log.applied) log.applied = rd.snapshot.meta.index;
     }
+    if (rd.hardState) {
+      this.#stableTerm = rd.hardState.term;
+      this.#stableVote = rd.hardState.vote;
+    }
+    if (rd.committedEntries.length > 0) log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
       log.stableTo(last.index, last.term);
+      // The leader's own copy is durable now: count it toward the quorum.
+      this.raft.selfAck(last.index, last.term);
     }
-    if (rd.committedEntries.length > 0) log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
     this.#confQueue = [];
   }
 
@@ -251,5 +322,28 @@ export class RawNode {
       }
     }
     return s;
+  }
+}
+
+/**
+ * Messages that may leave before the sender's pending writes are durable
+ * (given its term and vote are): they acknowledge nothing about the local log
+ * or votes. Responses to appends and votes must wait (the acknowledged state
+ * must survive a crash); heartbeat responses only confirm the term.
+ */
+function isEarly(m: Message): boolean {
+  switch (m.type) {
+    case 'append':
+    case 'heartbeat':
+    case 'snapshot':
+    case 'timeoutNow':
+    case 'heartbeatResp':
+    case 'readIndex':
+    case 'readIndexResp':
+    case 'transferLeader':
+    case 'propose':
+      return true;
+    default:
+      return false;
   }
 }

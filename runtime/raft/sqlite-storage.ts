@@ -1,9 +1,15 @@
 // DurableLog over node:sqlite. WAL journal with synchronous=FULL: a COMMIT
 // returns only after the WAL is fsynced, so `done()` really means durable.
+// A batch with `sync: false` (only the commit index changed: etcd's
+// !mustSync) commits with synchronous=NORMAL: no fsync, still atomic and
+// ordered in the WAL, made durable by the next FULL commit.
+// Statements are prepared once; the stored snapshot's index is cached (a
+// persist never re-reads or re-parses the snapshot).
 // Every row carries a CRC32 of its canonical encoding, verified on load: a
 // torn or bit-flipped record becomes a CorruptStateError instead of a node
 // silently forgetting a vote or an acknowledged entry.
 import { DatabaseSync } from 'node:sqlite';
+import type { StatementSync } from 'node:sqlite';
 import { crc32 } from 'node:zlib';
 import type { ConfState, Entry, HardState, Snapshot } from './types.ts';
 import type { DurableLog, LoadedState, PersistBatch } from './storage.ts';
@@ -25,6 +31,18 @@ export class SqliteDurableLog implements DurableLog {
   readonly path: string;
   #db: DatabaseSync;
   #closed = false;
+  #full = true;
+  /** Index of the stored snapshot (0 without one); undefined until first needed. */
+  #snapIndex: number | undefined;
+  #st: {
+    getMeta: StatementSync;
+    putMeta: StatementSync;
+    delFrom: StatementSync;
+    delThrough: StatementSync;
+    insert: StatementSync;
+    termAt: StatementSync;
+    count: StatementSync;
+  };
 
   constructor(path: string) {
     this.path = path;
@@ -32,16 +50,38 @@ export class SqliteDurableLog implements DurableLog {
     this.#db.exec('PRAGMA journal_mode=WAL');
     this.#db.exec('PRAGMA synchronous=FULL');
     this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#st = {
+      getMeta: db.prepare('SELECT value, crc FROM meta WHERE key = ?'),
+      putMeta: db.prepare('INSERT INTO meta (key, value, crc) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, crc = excluded.crc'),
+      delFrom: db.prepare('DELETE FROM entries WHERE idx >= ?'),
+      delThrough: db.prepare('DELETE FROM entries WHERE idx <= ?'),
+      insert: db.prepare('INSERT INTO entries (idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)'),
+      termAt: db.prepare('SELECT term FROM entries WHERE idx = ?'),
+      count: db.prepare('SELECT COUNT(*) AS n FROM entries'),
+    };
   }
 
   #getMeta(key: string): string | undefined {
-    const row = this.#db.prepare('SELECT value, crc FROM meta WHERE key = ?').get(key) as { value: string; crc: number } | undefined;
+    const row = this.#st.getMeta.get(key) as { value: string; crc: number } | undefined;
     if (!row) return undefined;
     if (metaCrc(key, row.value) !== row.crc) throw new CorruptStateError(`raft sqlite ${this.path}: checksum mismatch in meta record '${key}'`);
     return row.value;
   }
   #putMeta(key: string, value: string): void {
-    this.#db.prepare('INSERT INTO meta (key, value, crc) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, crc = excluded.crc').run(key, value, metaCrc(key, value));
+    this.#st.putMeta.run(key, value, metaCrc(key, value));
+  }
+  #storedSnapIndex(): number {
+    if (this.#snapIndex === undefined) {
+      const cur = this.#getMeta('snapshot');
+      this.#snapIndex = cur ? (JSON.parse(cur) as Snapshot).meta.index : 0;
+    }
+    return this.#snapIndex;
+  }
+  #setSync(full: boolean): void {
+    if (full === this.#full) return;
+    this.#db.exec(full ? 'PRAGMA synchronous=FULL' : 'PRAGMA synchronous=NORMAL');
+    this.#full = full;
   }
 
   load(): LoadedState {
@@ -50,6 +90,7 @@ export class SqliteDurableLog implements DurableLog {
     const hardState: HardState = hsRaw ? (JSON.parse(hsRaw) as HardState) : emptyHardState();
     const snapshot = snapRaw ? (JSON.parse(snapRaw) as Snapshot) : undefined;
     const from = snapshot ? snapshot.meta.index : 0;
+    this.#snapIndex = from;
     const rows = this.#db.prepare('SELECT idx, term, type, data, crc FROM entries WHERE idx > ? ORDER BY idx').all(from) as {
       idx: number;
       term: number;
@@ -82,26 +123,27 @@ export class SqliteDurableLog implements DurableLog {
     // The whole batch is ONE transaction (the DurableLog atomicity contract,
     // storage.ts): any failing statement rolls back everything before it, and
     // a crash before COMMIT's fsync leaves none of it in the WAL.
+    let newSnapIndex: number | undefined;
     try {
+      this.#setSync(batch.sync !== false);
       this.#db.exec('BEGIN IMMEDIATE');
       try {
         if (batch.conf) {
-          const empty = (this.#db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n === 0 && this.#getMeta('snapshot') === undefined;
+          const empty = (this.#st.count.get() as { n: number }).n === 0 && this.#getMeta('snapshot') === undefined;
           if (empty) {
             const init = bootstrapState(batch.conf);
             this.#writeEntries(init.entries);
             this.#putMeta('hardState', JSON.stringify(init.hardState));
           }
         }
-        const cur = this.#getMeta('snapshot');
-        const curIndex = cur ? (JSON.parse(cur) as Snapshot).meta.index : 0;
-        if (batch.snapshot && batch.snapshot.meta.index > curIndex) {
+        if (batch.snapshot && batch.snapshot.meta.index > this.#storedSnapIndex()) {
           const { index, term } = batch.snapshot.meta;
-          const at = this.#db.prepare('SELECT term FROM entries WHERE idx = ?').get(index) as { term: number } | undefined;
+          const at = this.#st.termAt.get(index) as { term: number } | undefined;
           // Same rule as MemoryDurableLog: keep a tail that continues the snapshot, else drop the log.
-          if (at && at.term === term) this.#db.prepare('DELETE FROM entries WHERE idx <= ?').run(index);
+          if (at && at.term === term) this.#st.delThrough.run(index);
           else this.#db.exec('DELETE FROM entries');
           this.#putMeta('snapshot', JSON.stringify(batch.snapshot));
+          newSnapIndex = index;
         }
         if (batch.entries && batch.entries.length > 0) this.#writeEntries(batch.entries);
         if (batch.hardState) this.#putMeta('hardState', JSON.stringify(batch.hardState));
@@ -118,21 +160,22 @@ export class SqliteDurableLog implements DurableLog {
       done(e as Error);
       return;
     }
+    if (newSnapIndex !== undefined) this.#snapIndex = newSnapIndex;
     done();
   }
 
   #writeEntries(entries: Entry[]): void {
     // Overwrite the conflicting suffix: everything from the first new index on goes.
-    this.#db.prepare('DELETE FROM entries WHERE idx >= ?').run(entries[0].index);
-    const ins = this.#db.prepare('INSERT INTO entries (idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
+    this.#st.delFrom.run(entries[0].index);
+    const ins = this.#st.insert;
     for (const e of entries) ins.run(e.index, e.term, e.type, e.data, entryCrc(e.index, e.term, e.type, e.data));
   }
 
   compact(throughIndex: number): void {
-    const snapRaw = this.#getMeta('snapshot');
-    const snapIndex = snapRaw ? (JSON.parse(snapRaw) as Snapshot).meta.index : 0;
+    const snapIndex = this.#storedSnapIndex();
     if (throughIndex > snapIndex) throw new RangeError(`raft: compact(${throughIndex}) beyond snapshot index ${snapIndex}`);
-    this.#db.prepare('DELETE FROM entries WHERE idx <= ?').run(throughIndex);
+    this.#setSync(true);
+    this.#st.delThrough.run(throughIndex);
   }
 
   close(): void {

@@ -183,6 +183,13 @@ export interface PersistBatch {
    * the other fields of the batch.
    */
   conf?: ConfState;
+  /**
+   * false: the batch changes nothing Raft needs to survive a crash (only the
+   * commit index: etcd's !mustSync), so it need not be fsynced before `done`.
+   * It stays ordered and atomic: a later synced batch makes it durable too,
+   * and a crash keeps all of it or none. Default true.
+   */
+  sync?: boolean;
 }
 
 export interface LoadedState {

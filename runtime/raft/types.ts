@@ -207,8 +207,17 @@ export interface Ready {
   snapshot?: Snapshot;
   /** Apply in order, after persisting this Ready. */
   committedEntries: Entry[];
-  /** Send after persisting. */
+  /**
+   * Send after persisting — except the first `earlyCount`, which may be sent
+   * before or while this Ready is being persisted (Raft thesis §10.2.1: the
+   * leader writes its log in parallel with replicating it). Early messages
+   * never acknowledge local log entries, votes or terms that are not yet
+   * durable; the leader counts its own copy toward the commit quorum only in
+   * advance(), i.e. once the host reports the entries durable.
+   */
   messages: Message[];
+  /** How many leading `messages` may be sent without waiting for this Ready's persistence. */
+  earlyCount: number;
   /** Reads that are now safe to serve (applied index already covers them). */
   readStates: ReadState[];
   /** True when hardState term/vote or entries changed: the write must be fsynced. */

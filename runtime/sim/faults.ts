@@ -21,6 +21,7 @@ const RESOLVE_RETRY_MS = 50;
 const RESOLVE_GIVE_UP_MS = 3000;
 
 export class FaultInjector {
+  #healed = false;
   #s: Scenario;
   #sched: Scheduler;
   #net: SimNetwork;
@@ -88,6 +89,9 @@ export class FaultInjector {
 
   /** Apply now; role references that cannot be resolved yet (no leader) are retried for a while. */
   apply(f: Fault, label: string, scripted: boolean, firstTry: number): void {
+    // A fault still waiting for a leader when the converge phase began is
+    // dropped: applied after heal-all, nothing would ever undo it.
+    if (this.#healed) return;
     const refs = ['node', 'from', 'to', 'bridge'] as const;
     const resolved: Record<string, unknown> = { ...f };
     for (const k of refs) {
@@ -397,6 +401,7 @@ export class FaultInjector {
 
   /** Undo everything for the heal-and-converge phase. */
   healAll(): void {
+    this.#healed = true;
     this.#net.heal();
     this.#net.setLoss(0);
     this.#net.setDuplication(0);

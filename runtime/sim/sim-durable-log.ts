@@ -183,6 +183,8 @@ export class SimDurableLog implements DurableLog {
     if (err) return done(err);
     this.#apply(rec);
     this.#records++;
+    // Commit-index-only batch (!mustSync): no fsync; a later synced batch covers it.
+    if (batch.sync === false) return done();
     this.#disk.fsync(this.#file, done);
   }
 

@@ -30,6 +30,12 @@ interface InFlightOp {
   deadline: number;
   attempt: string;
   target: string;
+  /**
+   * An error answer may schedule one retry per send: duplicated requests and
+   * responses (network duplication) must not each spawn a retry, or the
+   * retries multiply exponentially.
+   */
+  armed: boolean;
   done: (ok: boolean) => void;
 }
 
@@ -93,7 +99,7 @@ export class SimClient {
     const op: KvOperation = { client: this.#n, input, output: undefined, call: now, return: undefined };
     this.#w.history.push(op);
     this.#w.stats.issued++;
-    const cur: InFlightOp = { op, input, deadline: now + timeoutMs, attempt: '', target: this.#pickTarget(), done };
+    const cur: InFlightOp = { op, input, deadline: now + timeoutMs, attempt: '', target: this.#pickTarget(), armed: false, done };
     this.#cur = cur;
     this.#send(cur);
     this.#sched.at(cur.deadline, () => {
@@ -114,6 +120,7 @@ export class SimClient {
     // (network duplicates) all reach a leader.
     if (cur.attempt === '') cur.attempt = `${this.id}:${++this.#attempts}`;
     const req = { ...cur.input, id: cur.attempt } as ClientRequest;
+    cur.armed = true;
     this.#net.send(this.id, cur.target, { type: 'req', req } satisfies Wire);
   }
 
@@ -124,6 +131,8 @@ export class SimClient {
     const res: ClientResponse = w.res;
     if ('error' in res) {
       if (res.error === 'indeterminate') return this.#finish(cur, undefined);
+      if (!cur.armed) return; // a duplicate answer: a retry is already scheduled
+      cur.armed = false;
       // Definitely not executed: try again (elsewhere), if time remains.
       this.#w.stats.redirects++;
       this.#leaderHint = res.error === 'not-leader' ? res.leader : '';

@@ -177,9 +177,107 @@ test('Figure 2 "Leaders: upon election send initial empty AppendEntries"; single
   t.is(rn.status().role, 'leader');
   const r = rn.propose('x');
   t.true(r.ok);
+  // Its own copy is the quorum: committed once the host persisted it (advance).
   const rd = rn.ready();
-  t.deepEqual(rd.committedEntries.map((e) => e.data).slice(-2), ['', 'x']);
+  t.deepEqual(rd.entries.map((e) => e.data), ['', 'x']);
+  t.false(rd.committedEntries.some((e) => e.data === 'x'), 'not committed before it is durable');
+  s.append(rd.entries);
   rn.advance(rd);
+  t.is(rn.status().commit, rn.status().lastIndex);
+  const rd2 = rn.ready();
+  t.deepEqual(rd2.committedEntries.map((e) => e.data).slice(-2), ['', 'x']);
+  rn.advance(rd2);
+});
+
+test('§10.2.1 the leader replicates while it writes, but its own entry counts toward commit only once persisted', (t) => {
+  // 3 voters, follower 3 down: the entry needs the leader's own durable copy plus follower 2's.
+  const voters = ['1', '2', '3'];
+  const s1 = MemoryStorage.bootstrap({ voters, learners: [] });
+  const s2 = MemoryStorage.bootstrap({ voters, learners: [] });
+  const n1 = new RawNode({ id: '1', storage: s1, rng: new SeededRng(1) });
+  const n2 = new RawNode({ id: '2', storage: s2, rng: new SeededRng(2) });
+  const pump = (from: RawNode, fromStorage: MemoryStorage, to: RawNode): void => {
+    // Fully process one Ready of `from` (persist, then send everything for `to`).
+    const rd = from.ready();
+    if (rd.snapshot) fromStorage.applySnapshot(rd.snapshot);
+    fromStorage.append(rd.entries);
+    if (rd.hardState) fromStorage.setHardState(rd.hardState);
+    for (const m of rd.messages) if (m.to === to.id) to.step(structuredClone(m));
+    from.advance(rd);
+  };
+  n1.campaign();
+  while (n1.raft.role !== 'leader') {
+    pump(n1, s1, n2);
+    pump(n2, s2, n1);
+  }
+  // Settle the new leader's empty entry.
+  for (let i = 0; i < 4; i++) {
+    if (n1.hasReady()) pump(n1, s1, n2);
+    if (n2.hasReady()) pump(n2, s2, n1);
+  }
+  const commit0 = n1.status().commit;
+  const p = n1.propose('x');
+  t.true(p.ok && 'index' in p);
+  const idx = p.ok && 'index' in p ? p.index : 0;
+  // The leader's Ready: entry to persist, and the append to 2 may leave before it is durable.
+  const rd = n1.ready();
+  t.deepEqual(rd.entries.map((e) => e.index), [idx]);
+  const early = rd.messages.slice(0, rd.earlyCount);
+  t.true(early.some((m) => m.type === 'append' && m.to === '2' && m.entries.some((e) => e.index === idx)), 'append sent before the leader persisted');
+  t.false(rd.messages.slice(rd.earlyCount).some((m) => m.type === 'append'));
+  for (const m of early) if (m.to === '2') n2.step(structuredClone(m));
+  // Follower 2 persists and acknowledges while the leader's write is still in flight.
+  const frd = n2.ready();
+  t.is(frd.earlyCount, 0, 'a follower acknowledges only after persisting');
+  s2.append(frd.entries);
+  for (const m of frd.messages) n1.step(structuredClone(m));
+  n2.advance(frd);
+  t.is(n1.status().commit, commit0, 'leader + 1 of 3 is a majority only counting the leader, whose copy is not durable yet');
+  t.is(n1.status().progress!['2'].match, idx);
+  // The leader's write completes: now it counts, and the entry commits.
+  s1.append(rd.entries);
+  n1.advance(rd);
+  t.is(n1.status().commit, idx);
+  const rd2 = n1.ready();
+  t.true(rd2.committedEntries.some((e) => e.index === idx && e.data === 'x'));
+  n1.advance(rd2);
+});
+
+test('§10.2.1 while a write is in flight the leader keeps sending heartbeats and appends (takeEarlyMessages); nothing early across a term change', (t) => {
+  const voters = ['1', '2', '3'];
+  const s1 = MemoryStorage.bootstrap({ voters, learners: [] });
+  const n1 = new RawNode({ id: '1', storage: s1, rng: new SeededRng(1), heartbeatTick: 1, electionTick: 10 });
+  n1.campaign();
+  // Term/vote change not durable: nothing may leave early.
+  const rdv = n1.ready();
+  t.is(rdv.earlyCount, 0);
+  t.true(rdv.messages.some((m) => m.type === 'preVote' || m.type === 'vote'));
+  s1.setHardState(rdv.hardState ?? s1.hardState());
+  n1.advance(rdv);
+  for (const from of ['2', '3']) {
+    const m = n1.ready();
+    n1.advance(m);
+    const type = n1.raft.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
+    n1.step({ type, from, to: '1', term: n1.raft.term + (type === 'preVoteResp' ? 1 : 0), reject: false });
+  }
+  while (n1.raft.role !== 'leader') {
+    const m = n1.ready();
+    if (m.hardState) s1.setHardState(m.hardState);
+    n1.advance(m);
+    for (const from of ['2', '3']) n1.step({ type: 'voteResp', from, to: '1', term: n1.raft.term, reject: false });
+  }
+  const rd = n1.ready(); // the leader's empty entry: its write is "in flight" from here on
+  t.true(rd.entries.length > 0);
+  n1.tick();
+  t.true(n1.takeEarlyMessages().some((m) => m.type === 'heartbeat'), 'heartbeats go out while the leader writes');
+  // Follower 2 acknowledges the empty entry; a proposal is then replicated at once.
+  const noop = rd.entries[rd.entries.length - 1].index;
+  n1.step({ type: 'appendResp', from: '2', to: '1', term: n1.raft.term, index: noop, reject: false, rejectHint: 0, logTerm: 0 });
+  n1.propose('y');
+  t.true(n1.takeEarlyMessages().some((m) => m.type === 'append' && m.to === '2' && m.entries.some((e) => e.data === 'y')));
+  t.true(n1.status().commit < noop, 'the empty entry is not committed: the leader has not persisted it');
+  s1.append(rd.entries);
+  n1.advance(rd);
 });
 
 test('proposals on a follower: typed not-leader error with a leader hint, or forwarded when enabled', (t) => {

@@ -13,7 +13,8 @@ interface Checker {
   leaders: Map<number, NodeId>;
   /** (index:term) -> [prevTerm, data]: Log Matching by induction on identical entries. */
   entries: Map<string, [number | undefined, string]>;
-  committed: Map<number, { term: number; data: string }>;
+  /** atTerm: the highest term any node had when the commit was first observed (it committed in that term or earlier). */
+  committed: Map<number, { term: number; data: string; atTerm: number }>;
   applied: Map<number, { term: number; data: string }>;
   /** Per leader: its log (index -> term) as last seen while it led in `term`. */
   leaderLogs: Map<NodeId, { term: number; first: number; terms: number[] }>;
@@ -58,7 +59,9 @@ function check(c: Cluster, k: Checker, where: string): string | undefined {
 
     // Leader Completeness: the leader's log holds every committed entry.
     for (const [i, ce] of k.committed) {
-      if (i < first) continue;
+      // Leader Completeness binds leaders of terms after the commit; a stale
+      // leader of an earlier term (partitioned, about to step down) may lack it.
+      if (i < first || ce.atTerm >= r.term) continue;
       const t = log.term(i);
       if (t !== ce.term) return `${where}: leader ${id} (term ${r.term}) lacks committed ${ce.term}/${i} (has ${t})`;
     }
@@ -112,7 +115,9 @@ export function runSeed(fail: (msg: string) => void, seed: number, v: Variant, t
       if (a && (a.term !== e.term || a.data !== e.data)) failure ??= `seed ${seed}: ${id} applied ${e.term}/${e.index}, another node applied ${a.term}/${e.index}`;
       if (!a) {
         k.applied.set(e.index, { term: e.term, data: e.data });
-        k.committed.set(e.index, { term: e.term, data: e.data });
+        let atTerm = 0;
+        for (const pid of c.ids()) atTerm = Math.max(atTerm, c.peer(pid).rn?.raft.term ?? 0);
+        k.committed.set(e.index, { term: e.term, data: e.data, atTerm });
       }
     }
   };

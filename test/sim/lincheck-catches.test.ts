@@ -17,7 +17,7 @@ const stale = defineScenario({
 
 test('stale follower reads are reported as a linearizability violation', async (t) => {
   let caught: string | undefined;
-  for (let seed = 1; seed <= 6 && caught === undefined; seed++) {
+  for (let seed = 1; seed <= 12 && caught === undefined; seed++) {
     const r = await runScenario(stale, { seed, unsafeLocalReads: true });
     const f = r.failures.find((x) => x.includes('not linearizable'));
     if (f) caught = `seed ${seed}: ${f.split('\n').slice(0, 3).join(' ')}`;
