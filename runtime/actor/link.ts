@@ -2,8 +2,9 @@
 // codec and transferred (not cloned) through a MessagePort.
 //
 // Items are encoded as they are sent, straight into the link's buffer (no
-// Envelope or item objects on the sending side), and the batch is posted on
-// the next microtask or once it holds MAX items. Envelopes are written
+// Envelope or item objects on the sending side), and the batch is sent on
+// the next microtask or once it holds MAX items: through a shared-memory ring
+// (ring.ts) when it can, else on the port. Envelopes are written
 // positionally behind one header byte whose flags elide what repeats in a
 // burst: the same target as the previous envelope, the same cause (the
 // message being handled), ids as deltas.
@@ -11,6 +12,7 @@ import { Buffer } from 'node:buffer';
 import { Encoder, Decoder, type EncoderMark, type EncodedBatch, type RefLike } from '../transport/codec.ts';
 import type { Envelope, SysMsg, WireItem } from './wire.ts';
 import type { SerializedError } from './errors.ts';
+import { RingWriter, createRing } from './ring.ts';
 
 // Header byte: low two bits are the item kind; for envelopes the high bits are flags.
 const ITEM_ENV = 0;
@@ -41,9 +43,11 @@ export interface PortLike {
  * small batches — asks and replies — pay on every round trip). A batch is
  * that bare string; only one with side values (which the codec does not
  * model) is wrapped, `$b` marking it (vs. port introductions and plain
- * item arrays).
+ * item arrays). Once a link has a ring, its batches are numbered (`q`) so
+ * the receiver can merge the ones that still come by port (see in-link.ts);
+ * the first numbered batch brings the ring.
  */
-export type WireBatch = string | { $b: 1; s: string; ext: unknown[] };
+export type WireBatch = string | { $b: 1; s: string; ext?: unknown[]; q?: number; ring?: SharedArrayBuffer };
 
 export function isWireBatch(x: unknown): x is WireBatch {
   return typeof x === 'string' || (typeof x === 'object' && x !== null && (x as { $b?: unknown }).$b === 1 && typeof (x as { s?: unknown }).s === 'string');
@@ -67,6 +71,12 @@ export function readWire(dec: Decoder, w: WireBatch, sink: BatchSink): void {
   }
   scratch.write(s, 0, n, 'latin1');
   dec.beginBytes(scratchView, n, typeof w === 'string' ? undefined : w.ext);
+  readItems(dec, sink);
+}
+
+/** Decode a batch read from a ring (its first `n` bytes). */
+export function readFrame(dec: Decoder, bytes: Uint8Array, n: number, sink: BatchSink): void {
+  dec.beginBytes(bytes, n, undefined);
   readItems(dec, sink);
 }
 
@@ -95,8 +105,23 @@ export class OutLink {
   #view: Buffer | null = null;
   #viewOf: Uint8Array | null = null;
 
-  constructor(port: PortLike) {
+  /** Set once the first batch has offered the receiver a ring. */
+  #ring: RingWriter | null = null;
+  /** Whether to set up a ring on the next flush (the port can carry a SharedArrayBuffer). */
+  #wantRing: boolean;
+  /** Number of the last numbered batch. */
+  #seq = 0;
+
+  constructor(port: PortLike, opts?: { ring?: boolean }) {
     this.#port = port;
+    this.#wantRing = opts?.ring ?? false;
+  }
+
+  /** The receiver is gone: let go of the ring. */
+  close(): void {
+    this.#ring?.close();
+    this.#ring = null;
+    this.#wantRing = false;
   }
 
   #start(): void {
@@ -209,14 +234,34 @@ export class OutLink {
     if (this.count === 0) return;
     this.count = 0;
     const enc = this.#enc;
-    const buf = enc.buffer;
+    const ext = enc.ext;
+    if (this.#ring !== null) {
+      const q = (this.#seq = (this.#seq + 1) | 0);
+      if (ext === null && this.#ring.write(q, enc.buffer, enc.size)) return;
+      // Side values, too large, or the ring is full: by port, numbered.
+      this.#port.postMessage(ext !== null ? { $b: 1, s: this.#latin1(), ext, q } : { $b: 1, s: this.#latin1(), q });
+      return;
+    }
+    if (this.#wantRing) {
+      this.#wantRing = false;
+      const ring = createRing();
+      this.#ring = new RingWriter(ring);
+      const q = (this.#seq = (this.#seq + 1) | 0);
+      this.#port.postMessage(ext !== null ? { $b: 1, s: this.#latin1(), ext, q, ring } : { $b: 1, s: this.#latin1(), q, ring });
+      return;
+    }
+    const s = this.#latin1();
+    this.#port.postMessage(ext !== null ? { $b: 1, s, ext } : s);
+  }
+
+  /** The batch's bytes as a one-byte string. */
+  #latin1(): string {
+    const buf = this.#enc.buffer;
     if (this.#viewOf !== buf) {
       this.#viewOf = buf;
       this.#view = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
     }
-    const s = this.#view!.toString('latin1', 0, enc.size);
-    const ext = enc.ext;
-    this.#port.postMessage(ext !== null ? { $b: 1, s, ext } : s);
+    return this.#view!.toString('latin1', 0, this.#enc.size);
   }
 
   /** The batch being built, as items, and forget it (its thread is gone). */

@@ -174,6 +174,7 @@ export class ActorSystem {
         w.control[Comlink.releaseProxy]();
         w.controlPort.close();
         await w.worker.terminate();
+        this.rt.closeLink(w.thread);
       }),
     );
     if (this.#ownsEnv && this.env instanceof RealEnv) this.env.dispose();
@@ -213,7 +214,7 @@ export class ActorSystem {
       other.worker.postMessage({ $intro: thread, port: ch.port1 }, [ch.port1]);
       worker.postMessage({ $intro: other.thread, port: ch.port2 }, [ch.port2]);
     }
-    this.rt.addPort(thread, worker);
+    this.rt.addPort(thread, worker, { ring: true });
   }
 
   #workerExited(slot: WorkerSlot, code: number): void {

@@ -19,8 +19,8 @@ import {
 } from './errors.ts';
 import { isFactory } from './behavior.ts';
 import { EventBus, messageType } from '../inspect/events.ts';
-import { OutLink, readWire, isWireBatch, makeDecoder, type BatchSink, type PortLike } from './link.ts';
-import type { Decoder } from '../transport/codec.ts';
+import { OutLink, readWire, readFrame, isWireBatch, makeDecoder, type BatchSink, type PortLike, type WireBatch } from './link.ts';
+import { InLink } from './in-link.ts';
 import type { Env, TimerId } from '../env/env.ts';
 
 /** Messages processed per cell before the next cell gets a turn (fairness). */
@@ -91,7 +91,8 @@ export class ThreadRuntime {
   /** One-entry cache of #links (a burst goes to one thread); cleared whenever #links changes. */
   #lastThread: string | null = null;
   #lastLink: OutLink | undefined = undefined;
-  #decoders = new Map<string, Decoder>();
+  /** Receiving ends of links, by sending thread. */
+  #inLinks = new Map<string, InLink>();
   /** Items for threads without a link yet (or dead), flushed like batches. */
   #outbox = new Map<string, WireItem[]>();
   /** Links with a batch being built. */
@@ -653,6 +654,9 @@ export class ThreadRuntime {
         : new WorkerDiedError(thread.replace(/^w:/, ''), (error as { exitCode?: number }).exitCode ?? null, error.message);
     const link = this.#links.get(thread);
     this.#links.delete(thread);
+    link?.close();
+    this.#inLinks.get(thread)?.close();
+    this.#inLinks.delete(thread);
     this.#lastThread = null;
     this.#dead.set(thread, died);
     // Whatever was on its way there is failed like any message to a dead actor.
@@ -709,14 +713,19 @@ export class ThreadRuntime {
   // ---- links to other threads ---------------------------------------------------
 
   /** Link to another thread through a port; batches to it are encoded and transferred. */
-  addPort(thread: string, port: PortLike): void {
-    this.#decoders.delete(thread);
-    this.#addLink(thread, new OutLink(port));
+  addPort(thread: string, port: PortLike, opts?: { ring?: boolean }): void {
+    // A new port is a new peer (a restarted worker): its batches start a new stream.
+    this.#inLinks.get(thread)?.close();
+    this.#inLinks.delete(thread);
+    this.#addLink(thread, new OutLink(port, opts));
   }
 
   #addLink(thread: string, link: OutLink): void {
     const old = this.#links.get(thread);
-    if (old !== undefined) old.flush();
+    if (old !== undefined) {
+      old.flush();
+      old.close();
+    }
     this.#links.set(thread, link);
     this.#lastThread = null;
     this.#dead.delete(thread);
@@ -729,6 +738,15 @@ export class ThreadRuntime {
       for (const it of box) waiting.push(it);
     }
     for (let i = 0; i < waiting.length; i += MAX_BATCH) link.post(waiting.slice(i, i + MAX_BATCH));
+  }
+
+  /** Let go of the link with `thread` (its worker was terminated on purpose): its rings are freed. */
+  closeLink(thread: string): void {
+    this.#links.get(thread)?.close();
+    this.#links.delete(thread);
+    this.#lastThread = null;
+    this.#inLinks.get(thread)?.close();
+    this.#inLinks.delete(thread);
   }
 
   hasLink(thread: string): boolean {
@@ -826,24 +844,53 @@ export class ThreadRuntime {
       return;
     }
     if (!isWireBatch(data)) return;
-    let dec = this.#decoders.get(from);
-    if (dec === undefined) this.#decoders.set(from, (dec = makeDecoder((r) => this.refFor(r))));
-    this.#receiving = true;
-    try {
-      readWire(dec, data, this.#sink);
-    } catch (e) {
-      const err = toError(e);
-      if (!err.message.startsWith('codec:')) throw e;
-      // Threads of one process share our code, so this is a bug, not an attack: say so loudly.
-      this.#hooks.log('error', '/', `undecodable batch from ${from}: ${err.message}`);
-    } finally {
-      this.#receiving = false;
-      if (this.#drainAfterReceive) {
-        this.#drainAfterReceive = false;
-        if (!this.#drainScheduled && !this.#draining) {
-          this.#drainScheduled = true;
-          this.#drain();
+    let link = this.#inLinks.get(from);
+    if (link === undefined) this.#inLinks.set(from, (link = this.#makeInLink(from)));
+    link.fromPort(data);
+  }
+
+  #makeInLink(from: string): InLink {
+    const dec = makeDecoder((r) => this.refFor(r));
+    return new InLink({
+      port: (w: WireBatch) => {
+        this.#receiving = true;
+        try {
+          readWire(dec, w, this.#sink);
+        } finally {
+          this.#received();
         }
+      },
+      frame: (bytes: Uint8Array, n: number) => {
+        this.#receiving = true;
+        try {
+          readFrame(dec, bytes, n, this.#sink);
+        } finally {
+          this.#received();
+        }
+      },
+      failed: (e: unknown) => {
+        const err = toError(e);
+        if (!err.message.startsWith('codec:')) {
+          // Not the batch's fault: a bug of ours, which must not pass silently.
+          this.env.schedule(() => {
+            throw e;
+          });
+          return;
+        }
+        // Threads of one process share our code, so this is a bug, not an attack: say so loudly.
+        this.#hooks.log('error', '/', `undecodable batch from ${from}: ${err.message}`);
+      },
+    });
+  }
+
+  /** A batch has been decoded: its deliveries made cells ready, so drain now (saves a microtask). */
+  #received(): void {
+    this.#receiving = false;
+    if (this.#drainAfterReceive) {
+      this.#drainAfterReceive = false;
+      if (!this.#drainScheduled && !this.#draining) {
+        this.#drainScheduled = true;
+        this.#drain();
       }
     }
   }

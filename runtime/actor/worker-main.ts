@@ -35,7 +35,7 @@ const rt: ThreadRuntime = new ThreadRuntime({
   },
 });
 
-rt.addPort('main', port);
+rt.addPort('main', port, { ring: true });
 
 port.on('message', (data: unknown) => {
   const intro = data as { $intro?: string; port?: MessagePort };
@@ -46,7 +46,7 @@ port.on('message', (data: unknown) => {
   const from = intro.$intro;
   const p = intro.port;
   p.on('message', (d: unknown) => rt.receiveFrom(from, d));
-  rt.addPort(from, p);
+  rt.addPort(from, p, { ring: true });
 });
 
 // Inspection events are forwarded to main in batches, only while main listens.

@@ -118,3 +118,54 @@ export const watcher = defineBehavior(import.meta.url, 'watcher', (_: void) =>
     );
   }),
 );
+
+/** Records the order items arrive in; for the link-ordering tests. */
+export type OrderMsg =
+  | { type: 'item'; n: number; extra?: unknown }
+  | { type: 'report'; replyTo: ReplyTo<OrderReport> };
+export const orderSink = defineBehavior(import.meta.url, 'orderSink', (_: void) =>
+  setup<OrderMsg>(() => {
+    let count = 0;
+    let last = -1;
+    let outOfOrder = 0;
+    let extrasIntact = true;
+    return receive<OrderMsg>((ctx, m) => {
+      if (m.type === 'report') {
+        ctx.reply(m.replyTo, { count, outOfOrder, extrasIntact });
+        return;
+      }
+      count++;
+      if (m.n !== last + 1) outOfOrder++;
+      last = m.n;
+      const x = m.extra;
+      if (x instanceof Map && x.get('n') !== m.n) extrasIntact = false;
+      if (typeof x === 'string' && x.length !== (m.n % 7) * 40_000) extrasIntact = false;
+    });
+  }),
+);
+
+/**
+ * Sends `n` items to an orderSink in batches that take every path of a link,
+ * back to back with no pause between them: plain batches (the ring), batches
+ * with a Map (structured clone: the port), batches too large for the ring
+ * (the port), and runs long enough to fill it. A batch is full at 2048 items,
+ * so segments of that size are batches of their own.
+ */
+type OrderReport = { count: number; outOfOrder: number; extrasIntact: boolean };
+export type MixerMsg = { type: 'mix'; target: ActorRef<OrderMsg>; n: number; replyTo: ReplyTo<OrderReport> };
+export const mixer = defineBehavior(import.meta.url, 'mixer', (_: void) =>
+  receive<MixerMsg>(async (_ctx, m) => {
+    const SEGMENT = 2048;
+    for (let i = 0; i < m.n; i++) {
+      const segment = Math.floor(i / SEGMENT);
+      const first = i % SEGMENT === 0;
+      if (first && segment % 3 === 1) m.target.tell({ type: 'item', n: i, extra: new Map([['n', i]]) });
+      else if (first && segment % 3 === 2) m.target.tell({ type: 'item', n: i, extra: 'x'.repeat((i % 7) * 40_000) });
+      else m.target.tell({ type: 'item', n: i });
+      // Now and then let the sink catch up (else its mailbox overflows).
+      if (first && segment % 8 === 7) await new Promise<void>((r) => setImmediate(r));
+    }
+    // Asked on the same link, so the report comes after every item.
+    _ctx.reply(m.replyTo, await m.target.ask<OrderReport>((replyTo) => ({ type: 'report', replyTo }), { timeoutMs: 30_000 }));
+  }),
+);
