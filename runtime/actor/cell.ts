@@ -23,6 +23,8 @@ interface ChildRecord {
   stopWaiter?: () => void;
   /** True while the supervisor is restarting or stopping it on purpose. */
   managed: boolean;
+  /** Its watchers (a copy of its thread's registry, which dies with its worker). */
+  watchers?: Map<string, RefData>;
 }
 
 const OPEN_ASK_LIMIT = 10_000;
@@ -47,6 +49,8 @@ export class Cell implements ActorContext<unknown> {
   parked: Queue<Envelope> | null = null;
   processed = 0;
   #behavior: Behavior<unknown> | null = null;
+  /** Why this incarnation crashed (for PreRestart). */
+  #crashError: Error | null = null;
   #strategy: SupervisorStrategy = defaultStrategy;
   // Per-cell structures are allocated on first use: most actors never have
   // children, timers, open asks or supervision work.
@@ -164,7 +168,40 @@ export class Cell implements ActorContext<unknown> {
   #removeChild(rec: ChildRecord, error: Error | undefined): void {
     if (this.#kids !== null && this.#kids.get(rec.name) === rec) this.#kids.delete(rec.name);
     this.rt.forgetSpec(rec.spec);
-    this.rt.notifyTerminated(rec.ref, error);
+    this.rt.notifyTerminated(rec.ref, error, rec.watchers);
+  }
+
+  /** A child's thread reports a watch on it (or its end): keep a copy, and tell the watcher we hold it. */
+  childWatchedBy(child: string, watcher: RefData, add: boolean): void {
+    const rec = this.kids.get(lastSegment(child));
+    if (!rec || rec.ref.path !== child) return;
+    const key = `${watcher.thread}|${watcher.path}`;
+    if (!add) {
+      rec.watchers?.delete(key);
+      return;
+    }
+    (rec.watchers ??= new Map()).set(key, watcher);
+    this.rt.sendSys(watcher.thread, { k: 'watchHeld', watcher: watcher.path, target: rec.ref, holder: this.rt.thread });
+  }
+
+  /**
+   * This incarnation crashed and its parent restarts it: let the old behaviour
+   * clean up (Akka's PreRestart) before the new one starts. A promise it
+   * returns is waited for.
+   */
+  preRestart(): Promise<void> | undefined {
+    const h = this.#behavior?.onSignal;
+    const error = this.#crashError;
+    this.#behavior = null;
+    if (!h || error === null) return undefined;
+    const failed = (e: unknown): void => this.log.error('PreRestart handler failed', { error: toError(e).message });
+    try {
+      const r = h(this, { signal: 'PreRestart', error });
+      if (isThenable(r)) return (r as Promise<unknown>).then(() => undefined, failed);
+    } catch (e) {
+      failed(e);
+    }
+    return undefined;
   }
 
   children(): ActorRef<never>[] {
@@ -425,6 +462,7 @@ export class Cell implements ActorContext<unknown> {
   crash(error: Error, during?: Envelope): void {
     if (this.status === 'crashed' || this.status === 'stopped') return;
     this.status = 'crashed';
+    this.#crashError = error;
     this.busy = false;
     this.#cancelTimers();
     const bus = this.rt.bus;
@@ -443,7 +481,7 @@ export class Cell implements ActorContext<unknown> {
       this.rt.sendSys(c.ref.thread, { k: 'stop', path: c.ref.path, reason: 'parent crashed', parent: this.#selfData(), incarnation: c.spec.incarnation });
       this.rt.forgetSpec(c.spec);
       // Gone for good: its watchers hear Terminated once it has stopped.
-      this.rt.notifyTerminated(c.ref, undefined);
+      this.rt.notifyTerminated(c.ref, undefined, c.watchers);
     }
     this.rt.cellCrashed(this, error);
   }
@@ -506,7 +544,7 @@ export class Cell implements ActorContext<unknown> {
     for (const c of this.kids.values()) {
       this.rt.sendSys(c.ref.thread, { k: 'kill', path: c.ref.path });
       this.rt.forgetSpec(c.spec);
-      this.rt.notifyTerminated(c.ref, undefined);
+      this.rt.notifyTerminated(c.ref, undefined, c.watchers);
     }
     this.#kids?.clear();
     this.finish('killed', true);
@@ -625,7 +663,7 @@ export class Cell implements ActorContext<unknown> {
         c.spec = { ...c.spec, incarnation: c.spec.incarnation + 1 };
         c.managed = false;
         const placement = this.rt.placementOf(c.ref);
-        c.ref = this.rt.startChild(c.spec, placement, name === rec.name ? error : undefined);
+        c.ref = this.rt.startChild(c.spec, placement, name === rec.name ? error : undefined, c.watchers);
       }
     });
   }

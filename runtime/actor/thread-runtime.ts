@@ -82,6 +82,13 @@ export class ThreadRuntime {
    */
   #watching = new Map<string, Map<string, RefData>>();
   /**
+   * Watcher side: the thread of the target's parent, for watches that parent
+   * keeps a copy of (key: watcher path, NUL, target path). When the target's
+   * worker dies, such a watch waits for the parent's decision: carried over
+   * to the restarted actor, or Terminated if it is gone for good.
+   */
+  #heldBy = new Map<string, string>();
+  /**
    * Worker threads known to have died and not (yet) recreated. Items for them
    * are failed here instead of waiting for a link: before, the first reply or
    * Terminated addressed to a dead worker silently re-created an empty worker.
@@ -416,7 +423,7 @@ export class ThreadRuntime {
   }
 
   /** Start (or restart) a child; returns where it lives. */
-  startChild(spec: SpawnSpec, placement: Placement | undefined, restartedAfter?: Error): RefData {
+  startChild(spec: SpawnSpec, placement: Placement | undefined, restartedAfter?: Error, watchers?: Map<string, RefData>): RefData {
     let thread = this.thread;
     if (placement && 'worker' in placement && !this.inThreadOnly) {
       thread = `w:${placement.worker}`;
@@ -425,33 +432,52 @@ export class ThreadRuntime {
       this.#dead.delete(thread);
       if (!this.#links.has(thread)) this.#hooks.ensureWorker(placement.worker, placement);
     }
-    if (thread === this.thread) this.spawnLocal(spec, restartedAfter);
-    else this.#enqueue(thread, { t: 's', s: { k: 'spawn', spec } });
+    const ws = watchers !== undefined && watchers.size > 0 ? [...watchers.values()] : undefined;
+    if (thread === this.thread) this.spawnLocal(spec, restartedAfter, ws);
+    else this.#enqueue(thread, { t: 's', s: ws ? { k: 'spawn', spec, watchers: ws } : { k: 'spawn', spec } });
     return { $ref: 1, path: spec.path, thread };
   }
 
-  spawnLocal(spec: SpawnSpec, restartedAfter?: Error): Cell {
+  spawnLocal(spec: SpawnSpec, restartedAfter?: Error, watchers?: RefData[]): Cell {
     const old = this.cells.get(spec.path);
     if (old && old.status !== 'crashed' && old.status !== 'stopped') {
       old.kill();
     }
+    // A crashed incarnation being restarted cleans up first (an actor whose worker died has nothing to run it on).
+    const cleanup = old !== undefined && old.status === 'crashed' && spec.incarnation > old.incarnation ? old.preRestart() : undefined;
     const cell = new Cell(this, spec, null);
     this.cells.set(spec.path, cell);
+    if (watchers !== undefined) {
+      // Watchers kept by the parent: carried over if this thread lost them with a dead worker.
+      let m = this.#watchers.get(spec.path);
+      if (!m) this.#watchers.set(spec.path, (m = new Map()));
+      for (const w of watchers) m.set(`${w.thread}|${w.path}`, w);
+    }
     if (this.bus.active) {
       this.bus.emit(spec.incarnation > 0 ? 'restarted' : 'spawned', spec.path, {
         incarnation: spec.incarnation,
         ...(restartedAfter ? { reason: restartedAfter.message } : {}),
       });
     }
+    if (cleanup === undefined) this.#begin(cell, spec);
+    else
+      void cleanup.then(() => {
+        if (this.cells.get(spec.path) === cell && cell.status === 'starting') this.#begin(cell, spec);
+      });
+    return cell;
+  }
+
+  /** Start a new cell's behaviour: at once if it is local, after loading its module if not. */
+  #begin(cell: Cell, spec: SpawnSpec): void {
     if (spec.module === undefined) {
       const b = spec.local;
       if (!b) {
         cell.status = 'running';
         cell.crash(new SpawnError(`${spec.path}: behaviour is not available in thread ${this.thread}`));
-        return cell;
+        return;
       }
       cell.start(b);
-      return cell;
+      return;
     }
     // A worker placement: load the behaviour's module, then start. Messages queue meanwhile.
     import(spec.module!).then(
@@ -479,7 +505,6 @@ export class ThreadRuntime {
         cell.crash(new SpawnError(`${spec.path}: cannot load ${spec.module}: ${toError(e).message}`, { cause: e }));
       },
     );
-    return cell;
   }
 
   // ---- lifecycle notifications ---------------------------------------------------
@@ -496,7 +521,11 @@ export class ThreadRuntime {
   cellStopped(cell: Cell, reason: string, requested: boolean): void {
     if (this.bus.active) this.bus.emit('stopped', cell.path, { reason, incarnation: cell.incarnation });
     // What it watched is no longer its business (nor a later actor's at this path).
-    if (this.cells.get(cell.path) === cell) this.#watching.delete(cell.path);
+    if (this.cells.get(cell.path) === cell) {
+      const targets = this.#watching.get(cell.path);
+      if (targets !== undefined) for (const t of targets.keys()) this.#heldBy.delete(`${cell.path}\0${t}`);
+      this.#watching.delete(cell.path);
+    }
     const p = cell.spec.parent;
     const self: RefData = { $ref: 1, path: cell.path, thread: this.thread };
     if (p !== null) this.sendSys(p.thread, { k: 'stopped', parent: p.path, child: cell.path, exit: 'normal', requested, incarnation: cell.incarnation });
@@ -509,9 +538,16 @@ export class ThreadRuntime {
   }
 
   /** The parent has removed `ref` for good: tell its watchers, drop its tombstone. */
-  notifyTerminated(ref: RefData, error: Error | undefined): void {
+  notifyTerminated(ref: RefData, error: Error | undefined, watchersCopy?: Map<string, RefData>): void {
     if (ref.thread !== this.thread) {
-      if (this.#dead.has(ref.thread)) return; // its watchers were told when the worker died
+      if (this.#dead.has(ref.thread)) {
+        // Its worker died with the registry: tell the watchers the parent kept
+        // (the others were told when the worker died).
+        if (watchersCopy !== undefined) {
+          for (const w of watchersCopy.values()) this.sendSys(w.thread, { k: 'terminated', watcher: w.path, target: ref, ...(error ? { error: serializeError(error) } : {}) });
+        }
+        return;
+      }
       this.#enqueue(ref.thread, { t: 's', s: { k: 'terminated', watcher: '', target: ref, ...(error ? { error: serializeError(error) } : {}) } });
       return;
     }
@@ -562,6 +598,7 @@ export class ThreadRuntime {
   unwatch(watcher: string, target: ActorRef<never>): void {
     const t = target as Ref<never>;
     this.#watching.get(watcher)?.delete(t.path);
+    this.#heldBy.delete(`${watcher}\0${t.path}`);
     this.sendSys(t.thread, { k: 'unwatch', target: t.path, watcher: { $ref: 1, path: watcher, thread: this.thread } });
   }
 
@@ -570,7 +607,7 @@ export class ThreadRuntime {
   handleSys(s: SysMsg): void {
     switch (s.k) {
       case 'spawn':
-        this.spawnLocal(s.spec);
+        this.spawnLocal(s.spec, undefined, s.watchers);
         return;
       case 'stop': {
         const c = this.cells.get(s.path);
@@ -608,10 +645,20 @@ export class ThreadRuntime {
         let m = this.#watchers.get(s.target);
         if (!m) this.#watchers.set(s.target, (m = new Map()));
         m.set(`${s.watcher.thread}|${s.watcher.path}`, s.watcher);
+        this.#tellParentOfWatch(c, s.watcher, true);
         return;
       }
-      case 'unwatch':
+      case 'unwatch': {
         this.#watchers.get(s.target)?.delete(`${s.watcher.thread}|${s.watcher.path}`);
+        const c = this.cells.get(s.target);
+        if (c) this.#tellParentOfWatch(c, s.watcher, false);
+        return;
+      }
+      case 'watchedBy':
+        this.cells.get(s.parent)?.childWatchedBy(s.child, s.watcher, s.add);
+        return;
+      case 'watchHeld':
+        if (this.#watching.get(s.watcher)?.has(s.target.path)) this.#heldBy.set(`${s.watcher}\0${s.target.path}`, s.holder);
         return;
       case 'terminated': {
         if (s.watcher === '') {
@@ -621,10 +668,8 @@ export class ThreadRuntime {
         }
         // Only if still watched: none after unwatch, none for a watcher that stopped.
         if (!this.#watching.get(s.watcher)?.delete(s.target.path)) return;
-        const c = this.cells.get(s.watcher);
-        if (!c) return;
-        const ref = this.refFor<never>(s.target);
-        c.signal(s.error ? { signal: 'Terminated', ref, error: deserializeError(s.error) } : { signal: 'Terminated', ref });
+        this.#heldBy.delete(`${s.watcher}\0${s.target.path}`);
+        this.#signalTerminated(s.watcher, s.target, s.error ? deserializeError(s.error) : undefined);
         return;
       }
       case 'offered': {
@@ -688,12 +733,35 @@ export class ThreadRuntime {
     }
     for (const [watcher, targets] of this.#watching) {
       for (const [path, ref] of targets) {
-        if (ref.thread !== thread) continue;
+        const key = `${watcher}\0${path}`;
+        const holder = this.#heldBy.get(key);
+        if (ref.thread === thread) {
+          // Its parent lives elsewhere and keeps this watch: it restarts the actor
+          // (the watch carries over, as for any restart) or says it is gone.
+          if (holder !== undefined && !this.#dead.has(holder)) continue;
+        } else if (holder !== thread || !this.#dead.has(ref.thread)) continue; // else: the keeper of a watch on a dead worker's actor died too
         targets.delete(path);
-        const c = this.cells.get(watcher);
-        c?.signal({ signal: 'Terminated', ref: this.refFor<never>(ref), error: died });
+        this.#heldBy.delete(key);
+        this.#signalTerminated(watcher, ref, died);
       }
     }
+  }
+
+  /** Terminated for a watcher, or ChildFailed when a parent's watched child failed (Akka's rule). */
+  #signalTerminated(watcher: string, target: RefData, error: Error | undefined): void {
+    const c = this.cells.get(watcher);
+    if (!c) return;
+    const ref = this.refFor<never>(target);
+    if (error === undefined) c.signal({ signal: 'Terminated', ref });
+    else if (parentPath(target.path) === watcher) c.signal({ signal: 'ChildFailed', ref, error });
+    else c.signal({ signal: 'Terminated', ref, error });
+  }
+
+  /** Watches of an actor whose parent is on another thread are copied to the parent (see 'watchedBy'). */
+  #tellParentOfWatch(c: Cell, watcher: RefData, add: boolean): void {
+    const p = c.spec.parent;
+    if (p === null || p.thread === this.thread) return;
+    this.sendSys(p.thread, { k: 'watchedBy', parent: p.path, child: c.path, watcher, add });
   }
 
   /** Items addressed to a thread that is gone: fail them as if the actors had stopped. */
@@ -968,4 +1036,8 @@ export class Ref<M> implements ActorRef<M> {
   toString(): string {
     return `ActorRef(${this.path})`;
   }
+}
+
+function parentPath(path: string): string {
+  return path.slice(0, path.lastIndexOf('/'));
 }

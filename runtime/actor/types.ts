@@ -38,6 +38,18 @@ export interface AskOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Lifecycle signals, delivered to a behaviour's signal handler in mailbox order:
+ * - PreRestart: this incarnation crashed with `error` and its parent restarts it;
+ *   clean up here (a returned promise is awaited before the successor starts).
+ *   Not delivered when the actor's worker died: there is nothing left to run it.
+ * - PostStop: the actor stopped on purpose (asked to, or it stopped itself). A
+ *   crash runs no handler of the crashed behaviour unless it is restarted.
+ * - Terminated: a watched actor ended for good (`error` if it failed). A restart,
+ *   in any thread and even after its worker died, is not an end.
+ * - ChildFailed: instead of Terminated, when the watched actor is the watcher's
+ *   own child and it failed.
+ */
 export type Signal =
   | { readonly signal: 'PreRestart'; readonly error: Error }
   | { readonly signal: 'PostStop' }

@@ -49,7 +49,8 @@ export interface SpawnSpec {
 }
 
 export type SysMsg =
-  | { k: 'spawn'; spec: SpawnSpec }
+  /** `watchers`: a restarted actor's watchers, kept by its parent (its old worker may have died with them). */
+  | { k: 'spawn'; spec: SpawnSpec; watchers?: RefData[] }
   /**
    * `parent` lets the target's thread answer 'stopped' even when the cell is
    * already gone (e.g. on a replacement worker after the old one died).
@@ -62,6 +63,14 @@ export type SysMsg =
   | { k: 'failed'; parent: string; child: string; error: SerializedError; incarnation: number }
   | { k: 'watch'; target: string; watcher: RefData }
   | { k: 'unwatch'; target: string; watcher: RefData }
+  /**
+   * Target's thread → its parent's thread (when they differ): the parent keeps
+   * a copy of its children's watchers, so that a watch outlives the death of
+   * the child's worker when the child is restarted elsewhere.
+   */
+  | { k: 'watchedBy'; parent: string; child: string; watcher: RefData; add: boolean }
+  /** Parent's thread → watcher's thread: the parent (on `holder`) keeps this watch. */
+  | { k: 'watchHeld'; watcher: string; target: RefData; holder: string }
   | { k: 'terminated'; watcher: string; target: RefData; error?: SerializedError }
   | { k: 'offered'; id: number; error?: SerializedError }
   /** main → a thread: a worker died; reject asks to it and end watches on it. */

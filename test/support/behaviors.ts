@@ -169,3 +169,42 @@ export const mixer = defineBehavior(import.meta.url, 'mixer', (_: void) =>
     _ctx.reply(m.replyTo, await m.target.ask<OrderReport>((replyTo) => ({ type: 'report', replyTo }), { timeoutMs: 30_000 }));
   }),
 );
+
+/** Where lifecycle behaviours report what happened to them, in order. */
+export type LineMsg = { type: 'line'; line: string };
+export type LifecycleMsg = { type: 'crash'; message: string } | { type: 'ping'; replyTo: ReplyTo<string> };
+/**
+ * Reports its start and its signals to `log`. Its PreRestart cleanup takes a
+ * few microtasks, so a restart that did not wait for it would log `start`
+ * before `cleanup done`.
+ */
+export const lifecycle = defineBehavior(import.meta.url, 'lifecycle', (a: { log: ActorRef<LineMsg>; name: string }) =>
+  setup<LifecycleMsg>(() => {
+    a.log.tell({ type: 'line', line: `${a.name} start` });
+    return receive<LifecycleMsg>(
+      (ctx, m) => {
+        if (m.type === 'crash') throw new Error(m.message);
+        ctx.reply(m.replyTo, a.name);
+      },
+      async (_ctx, sig) => {
+        if (sig.signal === 'PreRestart') {
+          a.log.tell({ type: 'line', line: `${a.name} PreRestart ${sig.error.message}` });
+          for (let i = 0; i < 5; i++) await Promise.resolve();
+          a.log.tell({ type: 'line', line: `${a.name} cleanup done` });
+        } else if (sig.signal === 'PostStop') a.log.tell({ type: 'line', line: `${a.name} PostStop` });
+      },
+    );
+  }),
+);
+
+/** Spawns a child on its own thread at start; can kill its whole worker. */
+export type NestMsg = { type: 'kid'; replyTo: ReplyTo<ActorRef<CounterMsg>> } | { type: 'exit'; code: number };
+export const nest = defineBehavior(import.meta.url, 'nest', (_: void) =>
+  setup<NestMsg>((ctx) => {
+    const kid = ctx.spawn(counter, 'kid', { args: { start: 0 } });
+    return receive<NestMsg>((c, m) => {
+      if (m.type === 'kid') c.reply(m.replyTo, kid);
+      else process.exit(m.code);
+    });
+  }),
+);
