@@ -369,6 +369,12 @@ export class Encoder {
 
   /** A plain object: its key list is sent once per link as a shape, then referred to by id. */
   #plain(o: Record<string, unknown>): void {
+    // A burst of one message type: same keys as the previous object, so no scratch stack.
+    const prev = this.#lastShape;
+    if (prev !== null && this.#sameKeys(o, prev.keys)) {
+      this.#withShape(o, prev);
+      return;
+    }
     // Keys and values go on a scratch stack shared by nesting levels: this level uses [base, base + n).
     const keys = this.#keys;
     const vals = this.#vals;
@@ -451,6 +457,46 @@ export class Encoder {
       }
     }
     this.#sp = base;
+  }
+
+  /** `o` has exactly `keys`, in that order, none of them undefined. */
+  #sameKeys(o: Record<string, unknown>, keys: readonly string[]): boolean {
+    const n = keys.length;
+    let i = 0;
+    for (const k in o) {
+      if (i === n || k !== keys[i] || o[k] === undefined) return false;
+      i++;
+    }
+    return i === n;
+  }
+
+  /** The values of an object known to have `shape`'s keys (#sameKeys). */
+  #withShape(o: Record<string, unknown>, shape: Shape): void {
+    this.#ensure(6);
+    this.#buf[this.#pos++] = T_SHAPE_REF;
+    this.#uint(shape.id);
+    const strs = shape.strs;
+    let i = 0;
+    for (const k in o) {
+      const x = o[k];
+      if (typeof x === 'number') this.#number(x);
+      else if (typeof x === 'string') {
+        if (x === strs[i]) {
+          this.#ensure(6);
+          this.#buf[this.#pos++] = T_STR_REF;
+          this.#uint(shape.ids[i]!);
+        } else {
+          const id = this.#string(x);
+          if (id >= 0) {
+            strs[i] = x;
+            shape.ids[i] = id;
+          }
+        }
+      } else this.#value(x);
+      i++;
+    }
+    // Nested objects may have moved #lastShape: this one is the burst's.
+    this.#lastShape = shape;
   }
 
   #objectLiteral(o: Record<string, unknown>, count: number): void {
