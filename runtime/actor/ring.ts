@@ -106,8 +106,10 @@ const POLL_MS = 0.02;
  * by polling.)
  */
 const POLL_IF_WOKEN_WITHIN_MS = 0.2;
-/** Most wake-ups a reader skips polling after polls that found nothing (see RingReader#backoff). */
-const MAX_POLL_BACKOFF = 1024;
+/** Below this share of polls that found something, a reader stops polling (see RingReader#hits)... */
+const MIN_POLL_HIT_RATE = 0.25;
+/** ...except on every this many-th wake-up, to notice when polling pays again. */
+const PROBE_EVERY = 16;
 
 /** Atomics.pause (V8 13.3+; not yet in TypeScript's lib): a spin-wait hint to the CPU. */
 const cpuPause: () => void = (Atomics as unknown as { pause: () => void }).pause;
@@ -161,13 +163,14 @@ export class RingReader {
   #poll = true;
   #sleptAt = 0;
   /**
-   * Polls that found nothing back off: the next `#skip` wake-ups sleep at
-   * once, and each failure doubles the count. On a machine with fewer free
-   * cores than busy threads a poll cannot succeed (the writer waits for our
-   * core), so polling must stop there rather than burn it.
+   * Moving average of polls that found something. On a machine with fewer
+   * free cores than busy threads a poll cannot succeed (the writer waits for
+   * our core), so polling must stop there rather than burn it; a one-off miss
+   * (a GC pause, a preemption) must not stop it, or both ends of an exchange
+   * fall back to wake-ups together.
    */
-  #backoff = 0;
-  #skip = 0;
+  #hits = 1;
+  #wakes = 0;
   /** The sink refused a frame: stay put until resume(). */
   #held = false;
   #closed = false;
@@ -207,7 +210,7 @@ export class RingReader {
   ready(): boolean {
     if (this.#isClosed()) return false;
     if (Atomics.load(this.#h, W) === this.#r) return false;
-    this.#backoff = 0;
+    this.#hits += (1 - this.#hits) / 8;
     this.#drain();
     if (this.#held) {
       polling.delete(this);
@@ -218,8 +221,7 @@ export class RingReader {
 
   /** For the poll: it found nothing in time. */
   sleepNow(): void {
-    this.#backoff = Math.min(Math.max(1, this.#backoff * 2), MAX_POLL_BACKOFF);
-    this.#skip = this.#backoff;
+    this.#hits -= this.#hits / 8;
     this.#poll = false;
     this.#sleep();
   }
@@ -267,10 +269,8 @@ export class RingReader {
 
   #woken = (): void => {
     Atomics.store(this.#h, SLEEP, 0);
-    if (this.#skip > 0) {
-      this.#skip--;
-      this.#poll = false;
-    } else this.#poll = performance.now() - this.#sleptAt < POLL_IF_WOKEN_WITHIN_MS;
+    const pays = this.#hits >= MIN_POLL_HIT_RATE || ++this.#wakes % PROBE_EVERY === 0;
+    this.#poll = pays && performance.now() - this.#sleptAt < POLL_IF_WOKEN_WITHIN_MS;
     this.#pump();
   };
 
