@@ -22,6 +22,8 @@ const TELL_N = QUICK ? 200_000 : 1_000_000;
 const CROSS_N = QUICK ? 200_000 : 1_000_000;
 const RAW_N = QUICK ? 50_000 : 200_000;
 const ASK_N = QUICK ? 2_000 : 10_000;
+/** Round trips before measuring, the same for both (JIT warm-up of the whole path). */
+const ASK_WARMUP = QUICK ? 1_000 : 5_000;
 const SPAWN_N = QUICK ? 20_000 : 100_000;
 const ROUNDS = QUICK ? 1 : 3;
 
@@ -101,7 +103,7 @@ async function acpCross(): Promise<{ tell: number; p50: number; p99: number }> {
   const d = sys.spawn(driver, 'driver', { placement: { worker: 'a' } });
   // Warm up both workers and the channel between them.
   await d.ask<number>((r) => ({ type: 'flood', target: s, n: 10_000, replyTo: r }), { timeoutMs: 60_000 });
-  await d.ask<number[]>((r) => ({ type: 'pingpong', target: s, n: 500, replyTo: r }), { timeoutMs: 60_000 });
+  await d.ask<number[]>((r) => ({ type: 'pingpong', target: s, n: ASK_WARMUP, replyTo: r }), { timeoutMs: 60_000 });
   const tells: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const fresh = sys.spawn(sink, `sink${i}`, { placement: { worker: 'b' }, mailbox: { capacity: CROSS_N + 10 } });
@@ -153,7 +155,7 @@ async function rawCross(): Promise<{ tell: number; p50: number; p99: number }> {
   const tells: number[] = [];
   for (let i = 0; i < ROUNDS; i++) tells.push(await flood(RAW_N));
   const pp = next(a, 'rtts');
-  a.postMessage({ cmd: 'pingpong', n: 500 });
+  a.postMessage({ cmd: 'pingpong', n: ASK_WARMUP });
   await pp;
   const pp2 = next(a, 'rtts');
   a.postMessage({ cmd: 'pingpong', n: ASK_N });
