@@ -2,26 +2,32 @@
 // applied per partition (P-compositionality, Horn & Kroening).
 //
 // Each operation contributes a call entry and a return entry to a doubly
-// linked list sorted by time. The search walks the list from the front: a call
-// entry is a candidate to linearize next (it is concurrent with everything
-// before the first return entry); linearizing it "lifts" its call and return
-// out of the list and restarts from the front. Reaching a return entry means
-// that operation had to be linearized by now and was not, so the search
-// backtracks. Lowe's cache records every (set of linearized operations, model
-// state) configuration already entered; re-entering one cannot succeed where
-// the first visit failed, so it is skipped.
+// linked list sorted by time. The candidates to linearize next are the call
+// entries before the first return entry (those operations are concurrent with
+// everything not yet linearized); linearizing one "lifts" its call and return
+// out of the list. When no candidate works, the search backtracks: the
+// operation owning the first return entry had to be linearized by now. Lowe's
+// cache (memo.ts) skips configurations already entered.
 //
-// Pending operations (no return / no output) get a return entry at +infinity:
-// they may be linearized anywhere after their call. They may also never take
-// effect: the search succeeds as soon as every *completed* operation is
-// linearized, whatever pending operations remain.
+// Pending operations (no return / no output) are *optional*: their return
+// entry is at +infinity, so they may be linearized anywhere after their call,
+// and the search succeeds as soon as every completed (*required*) operation
+// is linearized, whatever optional operations remain.
 //
 // Entries at equal times order calls before returns, so operations whose
 // intervals merely touch are treated as concurrent (the permissive reading,
 // which avoids false alarms from coarse clocks).
+//
+// Optional model hooks shrink the search, each with its soundness argument
+// where it is used: `simplifyPending` drops pending operations that cannot
+// matter before the search (kv-simplify.ts); pending operations with equal
+// `inputKey` are searched as one class (`findEarlierTwins`); an operation that
+// `isReadOnly` is taken as soon as it is legal (`frameAt`). `frameAt` also
+// orders candidates so that witnesses are found without much backtracking.
+import { explainFailure, MAX_REJECTING_STATES, type SearchOutcome } from './explain.ts';
 import { eventsToOperations, isPending, validateOperations } from './history.ts';
-import { describeOperation, describeOperationFully } from './render.ts';
-import type { CheckOptions, CheckResult, CheckVerdict, HistoryEvent, IllegalPartition, Model, Operation } from './types.ts';
+import { LinearizedSet } from './memo.ts';
+import type { CheckOptions, CheckResult, CheckVerdict, HistoryEvent, Model, Operation } from './types.ts';
 
 interface Entry {
   /** Index into the partition's operation array. */
@@ -32,34 +38,17 @@ interface Entry {
   next: Entry | null;
 }
 
-/** Cap on distinct rejecting states remembered per operation (for explanations). */
-const MAX_REJECTING_STATES = 8;
-
 /** Check Date.now() against the deadline every this many search steps. */
 const CLOCK_INTERVAL = 1024;
 
-interface SearchOutcome<S> {
-  verdict: CheckVerdict;
-  /** Deepest linearization reached (operation indices, in order). */
-  best: number[];
-  /** Per operation: distinct states (by hash) in which its step was rejected. */
-  rejecting: (Map<string, S> | undefined)[];
-  /** Per operation: whether some step of it was ever accepted by the model. */
-  everAccepted: Uint8Array;
-}
-
-/** Deterministic 32-bit mixer (for Zobrist keys of operation indices). */
-function mix(x: number): number {
-  let h = Math.imul(x ^ (x >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-function buildList(ops: readonly Operation<unknown, unknown>[]): Entry {
+/** The time-sorted entry list (returned: its head sentinel) and each operation's call entry and return rank. */
+function buildList(ops: readonly Operation<unknown, unknown>[]): { head: Entry; calls: Entry[]; returnRank: Int32Array } {
   const items: { e: Entry; time: number; isCall: boolean }[] = [];
+  const calls: Entry[] = [];
   ops.forEach((op, i) => {
     const ret: Entry = { op: i, match: null, prev: null, next: null };
     const call: Entry = { op: i, match: ret, prev: null, next: null };
+    calls.push(call);
     items.push({ e: call, time: op.call, isCall: true });
     items.push({ e: ret, time: isPending(op) ? Infinity : (op.return as number), isCall: false });
   });
@@ -69,24 +58,15 @@ function buildList(ops: readonly Operation<unknown, unknown>[]): Entry {
     return a.e.op - b.e.op;
   });
   const head: Entry = { op: -1, match: null, prev: null, next: null };
+  const returnRank = new Int32Array(ops.length);
   let last = head;
-  for (const { e } of items) {
+  items.forEach(({ e, isCall }, rank) => {
+    if (!isCall) returnRank[e.op] = rank;
     last.next = e;
     e.prev = last;
     last = e;
-  }
-  return head;
-}
-
-function sameBits(a: Uint32Array, b: Uint32Array, words: number): boolean {
-  for (let w = 0; w < words; w++) if (a[w] !== b[w]) return false;
-  return true;
-}
-
-/** Is a ⊆ b? */
-function isSubset(a: Uint32Array, b: Uint32Array, words: number): boolean {
-  for (let w = 0; w < words; w++) if ((a[w] & ~b[w]) !== 0) return false;
-  return true;
+  });
+  return { head, calls, returnRank };
 }
 
 /** Unlink a call entry and its return entry. */
@@ -107,77 +87,64 @@ function unlift(call: Entry): void {
   if (call.next) call.next.prev = call;
 }
 
-function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], deadline: number): SearchOutcome<S> {
+/**
+ * Per pending operation: the pending operation with the same input key called
+ * just before it (ties broken by index), or -1.
+ *
+ * The search takes a pending operation only once its earlier twin has taken
+ * effect. Sound: in a legal order that uses a pending operation x while its
+ * earlier twin y is unused, put y in x's place; if y is used later, swap the
+ * two. Same input, so same effects; y's call is no later than x's and neither
+ * has a return, so real-time order still holds. Applying this repeatedly turns
+ * any legal order into one the search considers. It also combines with the
+ * subsumption cache: where a configuration that took x is dominated by one
+ * that did not, the latter can take y instead and still dominate.
+ */
+function findEarlierTwins<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], optional: readonly boolean[]): Int32Array {
+  const twin = new Int32Array(ops.length).fill(-1);
+  if (!model.inputKey) return twin;
+  const order = ops.map((_, i) => i).filter((i) => optional[i]);
+  order.sort((a, b) => ops[a].call - ops[b].call || a - b);
+  const lastWithKey = new Map<string, number>();
+  for (const i of order) {
+    const key = model.inputKey(ops[i].input);
+    twin[i] = lastWithKey.get(key) ?? -1;
+    lastWithKey.set(key, i);
+  }
+  return twin;
+}
+
+/** One search node: the state reached and the candidates still to try from it. */
+interface Frame<S> {
+  state: S;
+  /** Candidates in the order to try them. */
+  candidates: number[];
+  /** Next candidate to try. */
+  pos: number;
+  /** Candidates already stepped from `state`: the state after each, or undefined to skip it. */
+  after: Map<number, S | undefined>;
+  /** Whether the optional candidates have been stepped and entered (see `stepOptionals`). */
+  optionalsStepped: boolean;
+  /** The candidate this node descended into, while its child is explored. */
+  took: number;
+}
+
+/** How many rejected required candidates per node the search looks for enablers of. */
+const MAX_ENABLER_TARGETS = 4;
+
+function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], deadline: number, maxSteps: number): SearchOutcome<S> {
   const n = ops.length;
-  const pending = ops.map((op) => isPending(op));
-  const outputs = ops.map((op, i) => (pending[i] ? undefined : op.output));
-  const completedCount = pending.filter((p) => !p).length;
+  const optional = ops.map((op) => isPending(op));
+  const outputs = ops.map((op, i) => (optional[i] ? undefined : op.output));
+  const requiredCount = optional.filter((p) => !p).length;
   const rejecting: (Map<string, S> | undefined)[] = new Array(n).fill(undefined);
   const everAccepted = new Uint8Array(n);
-
-  // The linearized set, split in two bitsets: completed operations (indexed
-  // by operation) and pending ones (indexed by their rank among pending ops).
-  // The completed part also has a 53-bit Zobrist hash kept incrementally, so a
-  // cache lookup needs no O(n) hashing.
-  const words = Math.max(1, Math.ceil(n / 32));
-  const cbits = new Uint32Array(words);
-  const pendingRank = new Int32Array(n).fill(-1);
-  let pendingCount = 0;
-  for (let i = 0; i < n; i++) if (pending[i]) pendingRank[i] = pendingCount++;
-  const pwords = Math.ceil(pendingCount / 32);
-  const pbits = new Uint32Array(pwords);
-  const zLo = new Uint32Array(n);
-  const zHi = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    zLo[i] = mix(2 * i + 1);
-    zHi[i] = mix(2 * i + 2 + 0x51ed27) & 0x1fffff;
-  }
-  let hLo = 0;
-  let hHi = 0;
-  const toggle = (i: number): void => {
-    const r = pendingRank[i];
-    if (r >= 0) {
-      pbits[r >>> 5] ^= 1 << (r & 31);
-    } else {
-      cbits[i >>> 5] ^= 1 << (i & 31);
-      hLo = (hLo ^ zLo[i]) >>> 0;
-      hHi ^= zHi[i];
-    }
-  };
-
-  // Lowe's cache. A configuration is (completed set C, pending set P, state).
-  // (C, P, s) can do no more than (C, P', s) for any P' ⊆ P: the remaining
-  // completed operations and their real-time constraints are identical, and
-  // P' merely leaves more pending operations available (each may also never
-  // happen). So a configuration is skipped when one with the same C and state
-  // and a subset of its P was entered before. Without pending operations this
-  // is plain equality.
-  interface Seen {
-    state: string;
-    c: Uint32Array;
-    p: Uint32Array;
-  }
-  const cache = new Map<number, Seen[]>();
-  /** Record the current configuration with the given state; false if an entered one subsumes it. */
-  const remember = (stateHash: string): boolean => {
-    const key = hHi * 4294967296 + hLo;
-    let list = cache.get(key);
-    if (!list) cache.set(key, (list = []));
-    let dominated = 0;
-    for (const seen of list) {
-      if (seen.state !== stateHash || !sameBits(seen.c, cbits, words)) continue;
-      if (isSubset(seen.p, pbits, pwords)) return false;
-      if (isSubset(pbits, seen.p, pwords)) dominated++;
-    }
-    if (dominated > 0) {
-      // Drop entries the new one subsumes, keeping lists short.
-      const kept = list.filter((x) => !(x.state === stateHash && sameBits(x.c, cbits, words) && isSubset(pbits, x.p, pwords)));
-      list.length = 0;
-      list.push(...kept);
-    }
-    list.push({ state: stateHash, c: cbits.slice(), p: pbits.slice() });
-    return true;
-  };
+  const linearized = new LinearizedSet(optional);
+  const earlierTwin = findEarlierTwins(model, ops, optional);
+  const readOnly = ops.map((op, i) => !optional[i] && model.isReadOnly?.(op.input, op.output as O) === true);
+  const { head, calls, returnRank } = buildList(ops);
+  let linearizedRequired = 0;
+  let best: number[] = [];
 
   const recordRejection = (i: number, state: S): void => {
     let seen = rejecting[i];
@@ -188,175 +155,152 @@ function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[],
     }
   };
 
-  const head = buildList(ops);
-  const stack: { entry: Entry; state: S; phase: number }[] = [];
-  let state = model.init();
-  let linearizedCompleted = 0;
-  let best: number[] = [];
-  let entry = head.next;
-  // Candidates (call entries before the first return entry) are tried in two
-  // passes: completed operations first (phase 0), then pending ones (phase 1).
-  // Phase 1 first steps *every* pending candidate and registers the resulting
-  // configurations in the cache, and only then descends into them one by one.
-  // Both choices tend to register configurations with fewer pending operations
-  // linearized before their supersets, so the subsumption check above prunes
-  // many orderings that differ only in unobserved pending operations. Many
-  // pending operations can still make refuting an illegal history expensive
-  // (as in every Wing–Gong-style checker); `timeoutMs` bounds that.
-  let phase = 0;
-  /** Per search depth: pending candidates registered by phase 1's first pass, with their next state. */
-  const approved: Map<Entry, S>[] = [];
-  let steps = 0;
-
-  const descend = (e: Entry, next: S): void => {
-    stack.push({ entry: e, state, phase });
-    state = next;
-    toggle(e.op);
-    if (!pending[e.op]) linearizedCompleted++;
-    lift(e);
-    if (stack.length > best.length) best = stack.map((s) => s.entry.op);
-    entry = head.next;
-    phase = 0;
+  /** Step operation i from `state`: the state after, or undefined if the model rejects it. */
+  const step = (i: number, state: S): S | undefined => {
+    const r = model.step(state, ops[i].input, outputs[i]);
+    if (!r.ok) {
+      recordRejection(i, state);
+      return undefined;
+    }
+    everAccepted[i] = 1;
+    return r.state;
   };
 
+  /** Would the configuration after taking i into `next` be new? Enters it if so. */
+  const enter = (i: number, next: S): boolean => {
+    linearized.toggle(i);
+    const fresh = linearized.enter(model.hash(next));
+    linearized.toggle(i);
+    return fresh;
+  };
+
+  // Optional candidates are all stepped and their configurations entered in
+  // the cache before any is explored. Entering the configurations with fewer
+  // optional operations before their supersets lets the subset rule prune
+  // orders that differ only in optional operations nobody needed.
+  const stepOptionals = (f: Frame<S>): void => {
+    f.optionalsStepped = true;
+    for (const i of f.candidates) {
+      if (!optional[i]) continue;
+      const next = step(i, f.state);
+      f.after.set(i, next !== undefined && enter(i, next) ? next : undefined);
+    }
+  };
+
+  // Candidate order (any order is complete; this one finds witnesses fast):
+  // 1. Optional operations that make a rejected required candidate legal
+  //    (e.g. the pending write whose value a read returned), so the search
+  //    does not first exhaust every other order before trying them.
+  // 2. Required operations by return time, earliest first: the most urgent
+  //    first, and one with a late deadline (a long call) is placed just in
+  //    time rather than early, where later writes would overwrite it.
+  // 3. Other optional operations: taking none of them is always possible.
+  const frameAt = (state: S): Frame<S> => {
+    const required: number[] = [];
+    const optionalOnes: number[] = [];
+    for (let e = head.next; e && e.match; e = e.next) {
+      const i = e.op;
+      if (!optional[i]) required.push(i);
+      else if (earlierTwin[i] < 0 || linearized.has(earlierTwin[i])) optionalOnes.push(i);
+    }
+    required.sort((a, b) => returnRank[a] - returnRank[b]);
+    const f: Frame<S> = { state, candidates: required.concat(optionalOnes), pos: 0, after: new Map(), optionalsStepped: false, took: -1 };
+    const rejected: number[] = [];
+    for (const i of required) {
+      const next = step(i, state);
+      f.after.set(i, next);
+      if (next === undefined && rejected.length < MAX_ENABLER_TARGETS) rejected.push(i);
+      if (next !== undefined && readOnly[i]) {
+        // A read-only operation legal now is taken now, with no alternative.
+        // Sound: given any completion that takes it later, move it to the
+        // front. Real time allows that (it is a candidate, so nothing left
+        // returned before its call), it is legal here, and it changes no
+        // state, neither here nor where it was, so the rest runs as before.
+        f.candidates = [i];
+        return f;
+      }
+    }
+    if (rejected.length === 0 || optionalOnes.length === 0) return f;
+    stepOptionals(f);
+    const enablers = optionalOnes.filter((p) => {
+      const mid = f.after.get(p);
+      return mid !== undefined && rejected.some((r) => model.step(mid, ops[r].input, outputs[r]).ok);
+    });
+    if (enablers.length > 0) {
+      const isEnabler = new Set(enablers);
+      f.candidates = enablers.concat(f.candidates.filter((i) => !isEnabler.has(i)));
+    }
+    return f;
+  };
+
+  /** The state after candidate i from f, or undefined if it is rejected or its configuration was entered. */
+  const tryCandidate = (f: Frame<S>, i: number): S | undefined => {
+    if (optional[i]) {
+      if (!f.optionalsStepped) stepOptionals(f);
+      return f.after.get(i);
+    }
+    const next = f.after.get(i);
+    return next !== undefined && enter(i, next) ? next : undefined;
+  };
+
+  if (requiredCount === 0) return { verdict: 'ok', best, rejecting, everAccepted };
+  const stack: Frame<S>[] = [frameAt(model.init())];
+  let steps = 0;
   for (;;) {
-    if (linearizedCompleted === completedCount) return { verdict: 'ok', best, rejecting, everAccepted };
-    if (++steps % CLOCK_INTERVAL === 0 && Date.now() > deadline) {
+    if ((++steps % CLOCK_INTERVAL === 0 && Date.now() > deadline) || steps > maxSteps) {
       return { verdict: 'unknown', best, rejecting, everAccepted };
     }
-    // A call entry always precedes its own return entry, so while completed
-    // operations remain, the scan meets a return entry before the list ends.
-    const e = entry!;
-    if (e.match) {
-      const i = e.op;
-      entry = e.next;
-      if (phase === 1) {
-        const ready = approved[stack.length];
-        if (pending[i] && ready.has(e)) descend(e, ready.get(e) as S);
-        continue;
-      }
-      if (pending[i]) continue;
-      const r = model.step(state, ops[i].input, outputs[i]);
-      if (r.ok) {
-        everAccepted[i] = 1;
-        toggle(i);
-        const fresh = remember(model.hash(r.state));
-        toggle(i);
-        if (fresh) descend(e, r.state);
-      } else {
-        recordRejection(i, state);
-      }
-    } else if (phase === 0 && pendingCount > 0) {
-      // End of the candidate window: step every pending candidate in it,
-      // register the new configurations, then descend into them in phase 1.
-      const ready = new Map<Entry, S>();
-      for (let c = head.next!; c.match; c = c.next!) {
-        const i = c.op;
-        if (!pending[i]) continue;
-        const r = model.step(state, ops[i].input, undefined);
-        if (!r.ok) {
-          recordRejection(i, state);
-          continue;
-        }
-        everAccepted[i] = 1;
-        toggle(i);
-        if (remember(model.hash(r.state))) ready.set(c, r.state);
-        toggle(i);
-      }
-      approved[stack.length] = ready;
-      phase = 1;
-      entry = ready.size > 0 ? head.next : e;
-    } else {
-      // The operation owning this return entry must already have been
-      // linearized: undo the most recent choice and try the next candidate.
-      const top = stack.pop();
-      if (!top) return { verdict: 'illegal', best, rejecting, everAccepted };
-      state = top.state;
-      const i = top.entry.op;
-      toggle(i);
-      if (!pending[i]) linearizedCompleted--;
-      unlift(top.entry);
-      entry = top.entry.next;
-      phase = top.phase;
+    const f = stack[stack.length - 1];
+    if (f.pos === f.candidates.length) {
+      // Every candidate failed: the first return entry's operation cannot be
+      // placed in time. Undo the parent's choice.
+      stack.pop();
+      const parent = stack[stack.length - 1];
+      if (!parent) return { verdict: 'illegal', best, rejecting, everAccepted };
+      const i = parent.took;
+      linearized.toggle(i);
+      unlift(calls[i]);
+      if (!optional[i]) linearizedRequired--;
+      continue;
     }
+    const i = f.candidates[f.pos++];
+    const next = tryCandidate(f, i);
+    if (next === undefined) continue;
+    f.took = i;
+    linearized.toggle(i);
+    lift(calls[i]);
+    if (!optional[i]) linearizedRequired++;
+    if (stack.length > best.length) best = stack.map((s) => s.took);
+    if (linearizedRequired === requiredCount) return { verdict: 'ok', best, rejecting, everAccepted };
+    stack.push(frameAt(next));
   }
 }
 
-function describeStateOf<S, I, O>(model: Model<S, I, O>, state: S, input: I): string {
-  if (model.describeState) return model.describeState(state, input);
-  return model.hash(state);
-}
-
-function joinOr(items: string[]): string {
-  if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
-}
-
-function explainFailure<S, I, O>(
-  model: Model<S, I, O>,
-  ops: readonly Operation<I, O>[],
-  key: string | number,
-  out: SearchOutcome<S>,
-): IllegalPartition<I, O> {
-  // The culprit. If some completed operation was rejected by the model in
-  // every reachable state where it was a candidate (and never accepted), it
-  // is the clearest cause. Otherwise: at the deepest point of the search, the
-  // first completed operation (in return-time order) not yet linearized — its
-  // return entry is what stopped the search there.
-  const earliest = (pred: (i: number) => boolean): number => {
-    let found = -1;
-    for (let i = 0; i < ops.length; i++) {
-      if (isPending(ops[i]) || !pred(i)) continue;
-      if (found < 0 || (ops[i].return as number) < (ops[found].return as number)) found = i;
-    }
-    return found;
-  };
-  const inPrefix = new Set(out.best);
-  let culprit = earliest((i) => !out.everAccepted[i] && out.rejecting[i] !== undefined);
-  if (culprit < 0) culprit = earliest((i) => !inPrefix.has(i));
-  let state = model.init();
-  for (const i of out.best) state = model.step(state, ops[i].input, isPending(ops[i]) ? undefined : ops[i].output).state;
-
-  const op = ops[culprit];
-  const input = op.input;
-  const rejected = [...(out.rejecting[culprit]?.values() ?? [])].map((s) => describeStateOf(model, s, input));
-  const capped = (out.rejecting[culprit]?.size ?? 0) >= MAX_REJECTING_STATES ? ' (among others)' : '';
-  const prefix = out.best;
-  const last = prefix.length > 0 ? ops[prefix[prefix.length - 1]] : undefined;
-
-  let why: string;
-  if (rejected.length > 0 && !out.everAccepted[culprit]) {
-    why =
-      rejected.length === 1 && !capped
-        ? `at every point where it could have taken effect the model state was ${rejected[0]}, which does not allow that result`
-        : `at every point where it could have taken effect the model state was ${joinOr(rejected)}${capped}, and none of these allows that result`;
-  } else if (rejected.length > 0) {
-    why = `the model rejects it in state ${joinOr(rejected)}${capped}, and every order in which it was accepted left some other operation impossible to place`;
-  } else {
-    why = 'every order in which it could take effect left some other operation impossible to place before it returned';
-  }
-  const prefixText =
-    prefix.length === 0
-      ? 'No operation of this partition could be linearized first'
-      : `The longest linearizable prefix covers ${prefix.length} of ${ops.length} operations, ending with ${describeOperation(last!, model)} by client ${String(last!.client)}, after which the state was ${describeStateOf(model, state, input)}`;
-  const explanation =
-    `Partition ${typeof key === 'string' ? JSON.stringify(key) : `#${key}`}: ` +
-    `${describeOperationFully(op, model)} could not be linearized: ${why}. ${prefixText}.`;
-
-  return {
-    key,
-    ops: [...ops],
-    longestLinearizablePrefix: prefix.map((i) => ops[i]),
-    culprit: op,
-    explanation,
-  };
+/** Simplify the partition's pending operations (if the model can), search, and report in the partition's indices. */
+function searchPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], deadline: number, maxSteps: number): SearchOutcome<S> {
+  if (!model.simplifyPending) return search(model, ops, deadline, maxSteps);
+  const simplified = model.simplifyPending(ops);
+  const origin: number[] = [];
+  simplified.forEach((op, i) => {
+    if (op !== null) origin.push(i);
+  });
+  const kept = origin.map((i) => simplified[i]!);
+  validateOperations(kept);
+  const out = search(model, kept, deadline, maxSteps);
+  const rejecting: SearchOutcome<S>['rejecting'] = new Array(ops.length).fill(undefined);
+  const everAccepted = new Uint8Array(ops.length);
+  origin.forEach((i, j) => {
+    rejecting[i] = out.rejecting[j];
+    everAccepted[i] = out.everAccepted[j];
+  });
+  return { verdict: out.verdict, best: out.best.map((j) => origin[j]), rejecting, everAccepted };
 }
 
 /**
  * Check whether `history` is linearizable with respect to `model`.
  *
  * Returns `illegal` with an explanation of the first failing partition found,
- * `unknown` if `timeoutMs` elapsed before a verdict, otherwise `ok`.
+ * `unknown` if `timeoutMs` elapsed or `maxSteps` ran out before a verdict, otherwise `ok`.
  */
 export function checkOperations<S, I, O>(
   model: Model<S, I, O>,
@@ -375,7 +319,7 @@ export function checkOperations<S, I, O>(
       verdict = 'unknown';
       break;
     }
-    const out = search(model, p, deadline);
+    const out = searchPartition(model, p, deadline, options.maxSteps ?? Infinity);
     if (out.verdict === 'illegal') {
       const key = model.partitionKey ? model.partitionKey(p) : i;
       return { result: 'illegal', partitions: parts.length, illegalPartition: explainFailure(model, p, key, out) };

@@ -1,5 +1,6 @@
 // Sequential model of the project's key-value workload: read, write and
 // compare-and-set on string values, where null means "missing".
+import { inputKey, simplifyKvPending, UNREAD_VALUE } from './kv-simplify.ts';
 import type { Model, Operation } from './types.ts';
 
 export type KvValue = string | null;
@@ -32,6 +33,7 @@ function put(state: KvState, key: string, value: KvValue): KvState {
 }
 
 function show(v: KvValue): string {
+  if (v === UNREAD_VALUE) return '(a value no read returned)';
   return v === null ? 'null' : JSON.stringify(v);
 }
 
@@ -82,6 +84,13 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
   },
 
   partitionKey: (ops) => ops[0]?.input.key ?? '',
+
+  simplifyPending: simplifyKvPending,
+
+  inputKey,
+
+  // Reads, and writes or CASes reported as failed.
+  isReadOnly: (input, output) => input.op === 'read' || okOf(output) === false,
 
   hash(state) {
     const keys = Object.keys(state);

@@ -57,6 +57,29 @@ export interface Model<State, Input, Output> {
    * behave differently.
    */
   hash(state: State): string;
+  /**
+   * Optional speed-up: simplify one partition's pending operations before the
+   * search. Returns one entry per operation: `null` drops it, otherwise the
+   * operation to check in its place. Completed operations must come back
+   * unchanged; a pending one may be replaced, e.g. by a completed operation
+   * when every legal order must include it by some time, or by one with a
+   * canonical input. The simplified history must be linearizable iff the
+   * original is.
+   */
+  simplifyPending?(ops: readonly Operation<Input, Output>[]): (Operation<Input, Output> | null)[];
+  /**
+   * Optional speed-up: a string identifying an input. Pending operations with
+   * equal keys are interchangeable (their effect depends on the input only),
+   * which lets the search consider only the earliest-called one of them that
+   * has not taken effect yet. Must differ for inputs that behave differently.
+   */
+  inputKey?(input: Input): string;
+  /**
+   * Optional speed-up: true if this completed operation never changes the
+   * state when `step` accepts it (a read, a failed CAS). The search then takes
+   * such an operation as soon as it is legal, without trying alternatives.
+   */
+  isReadOnly?(input: Input, output: Output): boolean;
   /** Human-readable text for an operation, e.g. `read(x) → "3"`. */
   describe?(input: Input, output: Output | undefined): string;
   /**
@@ -69,6 +92,11 @@ export interface Model<State, Input, Output> {
 export interface CheckOptions {
   /** Give up (result `unknown`) after this long in total. Default: no limit. */
   timeoutMs?: number;
+  /**
+   * Give up (result `unknown`) after this many search steps in one partition:
+   * a budget that does not depend on the machine's speed (for tests). Default: no limit.
+   */
+  maxSteps?: number;
 }
 
 export type CheckVerdict = 'ok' | 'illegal' | 'unknown';

@@ -1,30 +1,10 @@
 // Cross-check the checker against a brute-force search over all orders on
 // small random histories (linearizable or not).
 import test from 'ava';
-import { checkOperations, isPending, kvModel } from '../../runtime/lincheck/index.ts';
-import type { KvInput, KvOperation, KvOutput, KvState } from '../../runtime/lincheck/index.ts';
+import { checkOperations, kvModel } from '../../runtime/lincheck/index.ts';
+import type { KvInput, KvOperation, KvOutput } from '../../runtime/lincheck/index.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
-
-function bruteForce(ops: KvOperation[]): boolean {
-  const placed = new Array<boolean>(ops.length).fill(false);
-  const go = (state: KvState): boolean => {
-    if (ops.every((op, i) => placed[i] || isPending(op))) return true;
-    for (let i = 0; i < ops.length; i++) {
-      if (placed[i]) continue;
-      // i may go next only if no unplaced completed op returned before i was called.
-      const blocked = ops.some((o, j) => !placed[j] && j !== i && !isPending(o) && (o.return as number) < ops[i].call);
-      if (blocked) continue;
-      const r = kvModel.step(state, ops[i].input, isPending(ops[i]) ? undefined : ops[i].output);
-      if (!r.ok) continue;
-      placed[i] = true;
-      const ok = go(r.state);
-      placed[i] = false;
-      if (ok) return true;
-    }
-    return false;
-  };
-  return go(kvModel.init());
-}
+import { bruteForce } from './helpers.ts';
 
 function randomHistory(seed: number, maxOps: number, pendingRate: number): KvOperation[] {
   const rng = new SeededRng(seed);

@@ -1,5 +1,6 @@
 // Shared builders and a seeded generator of linearizable key-value histories.
-import type { KvInput, KvOperation, KvOutput, KvValue } from '../../runtime/lincheck/index.ts';
+import { isPending, kvModel } from '../../runtime/lincheck/index.ts';
+import type { KvInput, KvOperation, KvOutput, KvState, KvValue } from '../../runtime/lincheck/index.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
 
 export function read(client: number, key: string, value: KvValue, call: number, ret: number | undefined): KvOperation {
@@ -118,4 +119,30 @@ export function generateKvHistory(seed: number, o: GenOptions): KvOperation[] {
     if (p.op.return !== undefined) p.op.output = output;
   }
   return planned.map((p) => p.op);
+}
+
+/**
+ * Ground truth for small histories: try every order (no memoization, no
+ * pruning). Pending operations may be placed anywhere after their call, or not
+ * at all.
+ */
+export function bruteForce(ops: KvOperation[]): boolean {
+  const placed = new Array<boolean>(ops.length).fill(false);
+  const go = (state: KvState): boolean => {
+    if (ops.every((op, i) => placed[i] || isPending(op))) return true;
+    for (let i = 0; i < ops.length; i++) {
+      if (placed[i]) continue;
+      // i may go next only if no unplaced completed op returned before i was called.
+      const blocked = ops.some((o, j) => !placed[j] && j !== i && !isPending(o) && (o.return as number) < ops[i].call);
+      if (blocked) continue;
+      const r = kvModel.step(state, ops[i].input, isPending(ops[i]) ? undefined : ops[i].output);
+      if (!r.ok) continue;
+      placed[i] = true;
+      const ok = go(r.state);
+      placed[i] = false;
+      if (ok) return true;
+    }
+    return false;
+  };
+  return go(kvModel.init());
 }
