@@ -257,8 +257,8 @@ export class RaftHostCore<Res = unknown> {
         this.#persisted(msg.gen, msg.error);
         return;
       case 'persist-retry':
-        if (this.#inflight && this.#inflight.gen === msg.gen) this.#writeInflight();
-        return;
+        if (this.#inflight === undefined || this.#inflight.gen !== msg.gen || !this.#writeInflight()) return;
+        break;
     }
     this.#process();
   }
@@ -276,29 +276,30 @@ export class RaftHostCore<Res = unknown> {
       const rd = this.node.ready();
       if (rd.softState) this.#roleChanged();
       const batch = persistBatchOf(rd);
-      if (batch) {
-        // Replicate while we write (§10.2.1): the early messages go first.
-        const msgs = rd.messages;
-        for (let i = 0; i < rd.earlyCount; i++) this.#send(msgs[i]);
-        if (!rd.mustSync) batch.sync = false;
-        this.#o.probe?.persisting?.(this.#o.id, {
-          isLeader: this.node.raft.role === 'leader',
-          term: this.node.raft.term,
-          entries: rd.entries,
-          lastBefore: this.storage.lastIndex(),
-          snapshotFromLeader: rd.snapshot !== undefined,
-        });
-        this.#persist(batch, () => this.#afterPersist(rd, true));
-        return;
+      if (batch === undefined) {
+        this.#afterPersist(rd, false);
+        continue;
       }
-      this.#afterPersist(rd, false);
+      // Replicate while we write (§10.2.1): the early messages go first.
+      const msgs = rd.messages;
+      for (let i = 0; i < rd.earlyCount; i++) this.#send(msgs[i]);
+      if (!rd.mustSync) batch.sync = false;
+      this.#o.probe?.persisting?.(this.#o.id, {
+        isLeader: this.node.raft.role === 'leader',
+        term: this.node.raft.term,
+        entries: rd.entries,
+        lastBefore: this.storage.lastIndex(),
+        snapshotFromLeader: rd.snapshot !== undefined,
+      });
+      if (!this.#persist(batch, () => this.#afterPersist(rd, true))) return;
     }
     if (this.#inflight === undefined) this.#maybeSnapshot();
   }
 
-  #persist(batch: PersistBatch, then: () => void, bootstrap = false): void {
+  /** Write `batch`; true when it is already durable (then `then` has run), else its completion comes later. */
+  #persist(batch: PersistBatch, then: () => void, bootstrap = false): boolean {
     this.#inflight = { gen: ++this.#gen, batch, then, bootstrap };
-    this.#writeInflight();
+    return this.#writeInflight();
   }
 
   #send(m: Message): void {
@@ -308,24 +309,46 @@ export class RaftHostCore<Res = unknown> {
     if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);
   }
 
-  #writeInflight(): void {
+  /**
+   * Hand the in-flight batch to the durable log. A log that completes it
+   * within persist() (SQLite; an unsynced commit-index write on the simulated
+   * disk) is finished right here, saving a trip through the mailbox: true
+   * when it succeeded. Otherwise the completion comes back as a 'persisted'
+   * self-message.
+   */
+  #writeInflight(): boolean {
     const f = this.#inflight!;
-    const self = this.#ctx.self;
-    this.#o.storage.persist(f.batch, (err) => self.tell({ type: 'persisted', gen: f.gen, ...(err ? { error: err.message } : {}) }));
+    let inline = true;
+    let completed = false;
+    let error: string | undefined;
+    this.#o.storage.persist(f.batch, (err) => {
+      if (inline) {
+        completed = true;
+        error = err?.message;
+      } else this.#ctx.self.tell({ type: 'persisted', gen: f.gen, ...(err ? { error: err.message } : {}) });
+    });
+    inline = false;
+    return completed && this.#finishWrite(f, error);
   }
 
+  /** A completion that came back as a message. */
   #persisted(gen: number, error: string | undefined): void {
     const f = this.#inflight;
     if (f === undefined || f.gen !== gen) return;
+    if (this.#finishWrite(f, error)) this.#process();
+  }
+
+  /** The in-flight write completed; true when it succeeded (and its `then` ran). */
+  #finishWrite(f: InFlight, error: string | undefined): boolean {
     if (error !== undefined) {
       // Disk full or failing: nothing may be acknowledged until the write succeeds. Retry.
       this.stats.persistErrors++;
-      this.#ctx.timers.startSingle('persist-retry', { type: 'persist-retry', gen }, 50);
-      return;
+      this.#ctx.timers.startSingle('persist-retry', { type: 'persist-retry', gen: f.gen }, 50);
+      return false;
     }
     this.#inflight = undefined;
     f.then();
-    this.#process();
+    return true;
   }
 
   #afterPersist(rd: Ready, earlySent: boolean): void {
@@ -576,16 +599,11 @@ function storageView(s: MemoryStorage): LogView {
     firstIndex: () => s.firstIndex(),
     lastIndex: () => s.lastIndex(),
     term(i) {
+      // The snapshot index (firstIndex - 1) is answerable too.
       if (i < s.firstIndex() - 1 || i > s.lastIndex() || i < 1) return undefined;
-      try {
-        return s.term(i);
-      } catch {
-        return undefined;
-      }
+      return s.term(i);
     },
-    entry(i) {
-      if (i < s.firstIndex() || i > s.lastIndex()) return undefined;
-      return s.entries(i, i + 1, Infinity)[0];
-    },
+    entry: (i) => s.entry(i),
+    entries: () => s.allEntries(),
   };
 }

@@ -13,6 +13,8 @@ export interface LogView {
   /** Term at i, or undefined when i is compacted away or beyond the end. */
   term(i: number): number | undefined;
   entry(i: number): Entry | undefined;
+  /** Every stored entry, from firstIndex() on (a copy of the list; the entries themselves are shared). */
+  entries(): Entry[];
 }
 
 /**

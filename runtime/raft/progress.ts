@@ -161,13 +161,17 @@ export function quorum(n: number): number {
 
 /** Membership plus per-peer progress and election votes. */
 export class ProgressTracker {
-  voters = new Set<NodeId>();
-  learners = new Set<NodeId>();
+  voters: ReadonlySet<NodeId> = new Set<NodeId>();
+  learners: ReadonlySet<NodeId> = new Set<NodeId>();
   progress = new Map<NodeId, Progress>();
   votes = new Map<NodeId, boolean>();
   maxInflight: number;
   maxInflightBytes: number;
   #matchBuf: number[] = [];
+  /** Sorted copies of the membership, rebuilt by setConf (read on every broadcast and status call). */
+  #sortedVoters: NodeId[] = [];
+  #sortedLearners: NodeId[] = [];
+  #sortedMembers: NodeId[] = [];
 
   constructor(maxInflight: number, maxInflightBytes: number) {
     this.maxInflight = maxInflight;
@@ -175,14 +179,14 @@ export class ProgressTracker {
   }
 
   confState(): ConfState {
-    return { voters: [...this.voters].sort(), learners: [...this.learners].sort() };
+    return { voters: this.#sortedVoters.slice(), learners: this.#sortedLearners.slice() };
   }
   isVoter(id: NodeId): boolean {
     return this.voters.has(id);
   }
   /** All members (voters and learners), sorted for determinism. */
-  members(): NodeId[] {
-    return [...this.voters, ...this.learners].sort();
+  members(): readonly NodeId[] {
+    return this.#sortedMembers;
   }
 
   /**
@@ -192,6 +196,9 @@ export class ProgressTracker {
   setConf(conf: ConfState, nextIndex: number): void {
     this.voters = new Set(conf.voters);
     this.learners = new Set(conf.learners);
+    this.#sortedVoters = [...this.voters].sort();
+    this.#sortedLearners = [...this.learners].sort();
+    this.#sortedMembers = [...this.voters, ...this.learners].sort();
     for (const id of [...this.progress.keys()]) {
       if (!this.voters.has(id) && !this.learners.has(id)) this.progress.delete(id);
     }

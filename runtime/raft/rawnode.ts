@@ -212,8 +212,7 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.raft;
-    const soft = this.#softState();
-    if (soft.lead !== this.#prevSoft.lead || soft.role !== this.#prevSoft.role) return true;
+    if (r.lead !== this.#prevSoft.lead || r.role !== this.#prevSoft.role) return true;
     if (r.term !== this.#prevHard.term || r.vote !== this.#prevHard.vote || r.log.committed !== this.#prevHard.commit) return true;
     if (r.log.unstable.snapshot) return true;
     if (r.log.unstable.entries.length > 0) return true;
@@ -266,7 +265,8 @@ export class RawNode {
     for (const rs of r.readStates) (rs.index <= appliedAfter ? rd.readStates : keep).push(rs);
     r.readStates = keep;
 
-    this.#confQueue = committedEntries.filter((e) => e.type === 'conf').map((e) => cloneConf(r.conf.at(e.index)));
+    this.#confQueue = [];
+    for (const e of committedEntries) if (e.type === 'conf') this.#confQueue.push(cloneConf(r.conf.at(e.index)));
     return rd;
   }
 

@@ -48,15 +48,21 @@ export interface Storage {
 export const emptyHardState = (): HardState => ({ term: 0, vote: NONE, commit: 0 });
 export const emptyConf = (): ConfState => ({ voters: [], learners: [] });
 
-export function limitSize(ents: Entry[], maxSize: number): Entry[] {
-  if (ents.length === 0) return ents;
-  let size = ents[0].data.length + 16;
-  let n = 1;
-  for (; n < ents.length; n++) {
-    size += ents[n].data.length + 16;
+/** How many of ents[from, to) fit in about maxSize (always at least one, when there is one). */
+export function countWithin(ents: readonly Entry[], from: number, to: number, maxSize: number): number {
+  if (to <= from) return 0;
+  let size = ents[from].data.length + 16;
+  let i = from + 1;
+  for (; i < to; i++) {
+    size += ents[i].data.length + 16;
     if (size > maxSize) break;
   }
-  return ents.slice(0, n);
+  return i - from;
+}
+
+export function limitSize(ents: Entry[], maxSize: number): Entry[] {
+  const n = countWithin(ents, 0, ents.length, maxSize);
+  return n === ents.length ? ents : ents.slice(0, n);
 }
 
 /**
@@ -103,7 +109,13 @@ export class MemoryStorage implements Storage {
     const off = this.#ents[0].index;
     if (lo <= off) throw new CompactedError(lo, off + 1);
     if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
-    return limitSize(this.#ents.slice(lo - off, hi - off), maxSize);
+    const from = lo - off;
+    return this.#ents.slice(from, from + countWithin(this.#ents, from, hi - off, maxSize));
+  }
+  /** Entry i, or undefined when it is compacted or beyond the end. */
+  entry(i: number): Entry | undefined {
+    const off = this.#ents[0].index;
+    return i > off ? this.#ents[i - off] : undefined;
   }
   snapshot(): Snapshot {
     return this.#snap;
@@ -153,7 +165,10 @@ export class MemoryStorage implements Storage {
     if (off > this.#ents.length) {
       throw new Error(`raft: missing log entry [last: ${this.lastIndex()}, append at: ${es[0].index}]`);
     }
-    this.#ents = this.#ents.slice(0, off).concat(es);
+    // In place: the array never leaves this object (readers get slices).
+    const ents = this.#ents;
+    ents.length = off;
+    for (let i = 0; i < es.length; i++) ents.push(es[i]);
   }
 }
 

@@ -9,7 +9,7 @@ import type { Rng } from '../env/random.ts';
 import { raftHost } from '../raft-host/host.ts';
 import { KvStateMachine, encodeCommand } from '../raft-host/kv.ts';
 import type { ClientRequest, ClientResponse, KvResult } from '../raft-host/kv.ts';
-import type { AdminRequest, AdminResponse, HostView, ProposeResponse, RaftHostMsg, RaftHostProbe, ReadResponse } from '../raft-host/protocol.ts';
+import type { AdminRequest, AdminResponse, HostStatus, HostView, ProposeResponse, RaftHostMsg, RaftHostProbe, ReadResponse } from '../raft-host/protocol.ts';
 import { RaftRouter } from '../raft-host/router.ts';
 import type { ConfState } from '../raft/types.ts';
 import type { Buggify } from './buggify.ts';
@@ -18,7 +18,7 @@ import type { RaftInvariants } from './invariants.ts';
 import type { SimNetwork } from './network.ts';
 import { SimNode } from './node.ts';
 import type { Scenario } from './scenario.ts';
-import type { Scheduler } from './scheduler.ts';
+import type { PendingReactions, Scheduler } from './scheduler.ts';
 import { SimDurableLog } from './sim-durable-log.ts';
 import type { Trace } from './trace.ts';
 
@@ -47,8 +47,10 @@ export interface NodeSlot {
   /** Crash this node the next time it persists a snapshot sent by the leader (then reboot it after this many ms); undefined = off. */
   crashOnSnapshotInstall: number | undefined;
   crashes: number;
-  /** Asks into this incarnation's system not yet settled. */
-  asks: number;
+  /** Client asks into this incarnation's system not yet settled (their reactions are direct: see pendingReactions). */
+  clientAsks: number;
+  /** Admin asks into this incarnation's system not yet settled (their callers chain further promises). */
+  adminAsks: number;
   /** Settles admin asks into this incarnation when it crashes. */
   onCrash: Set<(r: AdminResponse) => void>;
 }
@@ -73,11 +75,18 @@ export class SimCluster {
   snapshotInstallCrashes = 0;
   snapshotsTaken = 0;
   snapshotsRestored = 0;
-  /** Asks whose promise has not settled: while any, the scheduler flushes real microtasks before time advances. */
-  get outstandingAsks(): number {
-    let n = 0;
-    for (const s of this.nodes.values()) n += s.asks;
-    return n;
+  /**
+   * For Scheduler.pendingReactions: which real promise reactions an ask in
+   * flight may leave waiting. A client ask's settlement has one reaction,
+   * attached to the ask's own promise; an admin ask's callers chain more.
+   */
+  pendingReactions(): PendingReactions {
+    let client = 0;
+    for (const s of this.nodes.values()) {
+      if (s.adminAsks > 0) return 'chained';
+      client += s.clientAsks;
+    }
+    return client > 0 ? 'direct' : 'none';
   }
 
   constructor(d: ClusterDeps) {
@@ -143,7 +152,8 @@ export class SimCluster {
         view: undefined,
         crashOnSnapshotInstall: undefined,
         crashes: 0,
-        asks: 0,
+        clientAsks: 0,
+        adminAsks: 0,
         onCrash: new Set(),
       };
       this.nodes.set(id, slot);
@@ -212,24 +222,26 @@ export class SimCluster {
       const req = w.req;
       const sm = slot.sm!;
       const timeoutMs = this.#d.scenario.workload.opTimeoutMs;
-      slot.asks++;
+      slot.clientAsks++;
+      const answer = (res: ClientResponse): void => {
+        if (slot.sim.incarnation === inc) slot.clientAsks--;
+        // A reply computed before a crash must not leave the machine after it.
+        if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: req.id, res });
+      };
+      const failed = (): void => {
+        if (slot.sim.incarnation === inc) slot.clientAsks--;
+      };
       // KV over the generic host: write/cas are proposals; a read is a ReadIndex barrier, then a local get.
-      const p: Promise<ClientResponse> =
-        req.op === 'read'
-          ? host.ask<ReadResponse>((replyTo) => ({ type: 'read', replyTo }), { timeoutMs }).then((r) => ('error' in r ? r : { value: sm.get(req.key) }))
-          : host
-              .ask<ProposeResponse<KvResult | undefined>>((replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }), { timeoutMs })
-              .then((r) => ('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }));
-      p.then(
-        (res) => {
-          if (slot.sim.incarnation === inc) slot.asks--;
-          // A reply computed before a crash must not leave the machine after it.
-          if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: req.id, res });
-        },
-        () => {
-          if (slot.sim.incarnation === inc) slot.asks--;
-        },
-      );
+      // One reaction per ask, on the ask's own promise: the scheduler runs it with one microtask turn.
+      if (req.op === 'read') {
+        host
+          .ask<ReadResponse>((replyTo) => ({ type: 'read', replyTo }), { timeoutMs })
+          .then((r) => answer('error' in r ? r : { value: sm.get(req.key) }), failed);
+      } else {
+        host
+          .ask<ProposeResponse<KvResult | undefined>>((replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }), { timeoutMs })
+          .then((r) => answer('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }), failed);
+      }
     }
   }
 
@@ -238,7 +250,8 @@ export class SimCluster {
   crash(id: string): void {
     const slot = this.nodes.get(id)!;
     // Asks into the dead system never settle: stop counting them.
-    slot.asks = 0;
+    slot.clientAsks = 0;
+    slot.adminAsks = 0;
     for (const f of [...slot.onCrash]) f({ ok: false, error: `${id} crashed` });
     slot.onCrash.clear();
     slot.sim.crash();
@@ -281,19 +294,19 @@ export class SimCluster {
 
   /** Current members according to the most advanced running node. */
   members(): { voters: string[]; learners: string[] } {
-    let best: { voters: string[]; learners: string[] } = { voters: [...this.#bootstrap.voters], learners: [] };
+    let best: HostStatus | undefined;
     let bestApplied = -1;
     for (const n of this.nodes.values()) {
       if (!n.sim.up || n.view === undefined) continue;
+      const a = n.view.applied();
+      if (a <= bestApplied) continue;
+      // status() builds a fresh object: only for a node that would win.
       const st = n.view.status();
       if (st.voters.length === 0) continue;
-      const a = n.view.applied();
-      if (a > bestApplied) {
-        bestApplied = a;
-        best = { voters: st.voters, learners: st.learners };
-      }
+      bestApplied = a;
+      best = st;
     }
-    return best;
+    return best === undefined ? { voters: [...this.#bootstrap.voters], learners: [] } : { voters: best.voters, learners: best.learners };
   }
 
   admin(id: string, req: AdminRequest, timeoutMs = 2000): Promise<AdminResponse> {
@@ -301,7 +314,7 @@ export class SimCluster {
     const host = slot?.host;
     if (slot === undefined || host === undefined) return Promise.resolve({ ok: false, error: `${id} is down` });
     const inc = slot.sim.incarnation;
-    slot.asks++;
+    slot.adminAsks++;
     // An ask into a system that crashes never settles (its timeout timer dies
     // with the node): settle it on the crash, or the caller would wait forever.
     let onCrash!: (r: AdminResponse) => void;
@@ -312,7 +325,7 @@ export class SimCluster {
       .catch((err: Error) => ({ ok: false as const, error: err.message }));
     return Promise.race([asked, crashed]).finally(() => {
       slot.onCrash.delete(onCrash);
-      if (slot.sim.incarnation === inc) slot.asks--;
+      if (slot.sim.incarnation === inc) slot.adminAsks--;
     });
   }
 }

@@ -74,7 +74,8 @@ export class SimDisk {
   }
 
   #checkSpace(extra: number): Error | undefined {
-    if (this.full || this.usedBytes + extra > this.capacity) {
+    // usedBytes walks every file: only when a capacity is set.
+    if (this.full || (this.capacity !== Infinity && this.usedBytes + extra > this.capacity)) {
       this.stats.fullErrors++;
       return new DiskFullError(this.#node.id);
     }

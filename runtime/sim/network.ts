@@ -3,8 +3,10 @@
 // majority/minority and bridge partitions are all sets of cut links),
 // clogging (messages held, not lost, until unclogged) and heal.
 //
-// Every message is copied on send (JSON round trip), so no object is ever
-// shared between two simulated machines — as on a real wire.
+// Every message is copied on send (plain JSON data only, see cloneWire), so
+// no object is ever shared between two simulated machines — as on a real
+// wire. Raft frames are the exception: immutable once sent, and validated
+// into a fresh copy by their receiver (send's `shared`).
 import type { Rng } from '../env/random.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { SimNode } from './node.ts';
@@ -43,12 +45,28 @@ interface Endpoint {
   node: SimNode | undefined;
 }
 
-interface Held {
+/** One directed link's state, kept on an object so sending needs no string keys. */
+interface Link {
   from: string;
   to: string;
+  /** Messages sent on it so far (their sequence numbers, to count reorderings). */
+  sent: number;
+  /** Highest sequence number delivered so far. */
+  delivered: number;
+  cut: boolean;
+  clogged: boolean;
+  /** Overrides the network's default latency when set. */
+  latency: LatencyDist | undefined;
+}
+
+interface Held {
+  link: Link;
+  /** The sender's message, or the network's own copy of it (see send's `shared`). */
   payload: unknown;
   seq: number;
   shared: boolean;
+  /** Delivered twice: each delivery needs its own copy. */
+  duplicated: boolean;
 }
 
 export class SimNetwork {
@@ -56,17 +74,15 @@ export class SimNetwork {
   #rng: Rng;
   #trace: Trace;
   #endpoints = new Map<string, Endpoint>();
-  #cut = new Set<string>();
+  /** Links by source, then destination; created on first use. */
+  #links = new Map<string, Map<string, Link>>();
+  #cutCount = 0;
   #clogNodes = new Set<string>();
-  #clogLinks = new Set<string>();
   #held: Held[] = [];
-  #latency = new Map<string, LatencyDist>();
   #defaultLatency: LatencyDist;
   #loss = 0;
   #dup = 0;
   #reorder = 0;
-  #linkSeq = new Map<string, number>();
-  #linkDelivered = new Map<string, number>();
   readonly stats: NetStats = {
     sent: 0,
     delivered: 0,
@@ -94,6 +110,14 @@ export class SimNetwork {
     return this.#endpoints.has(id);
   }
 
+  #link(from: string, to: string): Link {
+    let out = this.#links.get(from);
+    if (out === undefined) this.#links.set(from, (out = new Map()));
+    let l = out.get(to);
+    if (l === undefined) out.set(to, (l = { from, to, sent: 0, delivered: 0, cut: false, clogged: false, latency: undefined }));
+    return l;
+  }
+
   /**
    * `shared`: the payload is immutable once sent and its receiver validates it
    * into a fresh copy (Raft frames: parseRaftMessage builds a new message from
@@ -101,22 +125,21 @@ export class SimNetwork {
    */
   send(from: string, to: string, msg: unknown, shared = false): void {
     this.stats.sent++;
-    const link = from + '>' + to;
-    const seq = (this.#linkSeq.get(link) ?? 0) + 1;
-    this.#linkSeq.set(link, seq);
-    if (this.#cut.has(link)) {
+    const link = this.#link(from, to);
+    const seq = ++link.sent;
+    if (link.cut) {
       this.stats.droppedPartition++;
-      this.#traceDrop(from, to, msg, 'partition');
+      this.#traceDrop(link, msg, 'partition');
       return;
     }
     if (this.#loss > 0 && this.#rng.chance(this.#loss)) {
       this.stats.droppedLoss++;
-      this.#traceDrop(from, to, msg, 'loss');
+      this.#traceDrop(link, msg, 'loss');
       return;
     }
     const payload = shared ? msg : cloneWire(msg, from, to);
-    const held: Held = { from, to, payload, seq, shared };
-    if (this.#isClogged(from, to)) {
+    const held: Held = { link, payload, seq, shared, duplicated: false };
+    if (this.#isClogged(link)) {
       this.stats.clogged++;
       this.#held.push(held);
       return;
@@ -124,23 +147,24 @@ export class SimNetwork {
     this.#transmit(held);
     if (this.#dup > 0 && this.#rng.chance(this.#dup)) {
       this.stats.duplicated++;
-      this.#trace.sim('note', from, '/net/' + link, { msgType: typeOf(msg), reason: 'duplicated' });
+      held.duplicated = true;
+      this.#trace.sim('note', from, '/net/' + from + '>' + to, { msgType: typeOf(msg), reason: 'duplicated' });
       this.#transmit(held);
     }
   }
 
-  #isClogged(from: string, to: string): boolean {
-    return this.#clogNodes.has(from) || this.#clogNodes.has(to) || this.#clogLinks.has(from + '>' + to);
+  #isClogged(link: Link): boolean {
+    return link.clogged || (this.#clogNodes.size > 0 && (this.#clogNodes.has(link.from) || this.#clogNodes.has(link.to)));
   }
 
   #transmit(h: Held): void {
-    let delay = this.#sample(h.from, h.to);
+    let delay = this.#sample(h.link);
     if (this.#reorder > 0 && this.#rng.chance(this.#reorder)) delay += this.#rng.next() * 50;
     this.#sched.after(delay, () => this.#arrive(h));
   }
 
-  #sample(from: string, to: string): number {
-    const d = this.#latency.get(from + '>' + to) ?? this.#defaultLatency;
+  #sample(link: Link): number {
+    const d = link.latency ?? this.#defaultLatency;
     let ms = d.minMs - Math.log(1 - this.#rng.next()) * d.jitterMs;
     if (d.tailProbability > 0 && this.#rng.chance(d.tailProbability)) ms += this.#rng.next() * d.tailMs;
     return ms;
@@ -148,51 +172,55 @@ export class SimNetwork {
 
   #arrive(h: Held): void {
     // A partition or clog that started while the message was in flight still applies.
-    const link = h.from + '>' + h.to;
-    if (this.#cut.has(link)) {
+    const link = h.link;
+    if (link.cut) {
       this.stats.droppedPartition++;
-      this.#traceDrop(h.from, h.to, undefined, 'partition');
+      this.#traceDrop(link, undefined, 'partition');
       return;
     }
-    if (this.#isClogged(h.from, h.to)) {
+    if (this.#isClogged(link)) {
       this.stats.clogged++;
       this.#held.push(h);
       return;
     }
-    const ep = this.#endpoints.get(h.to);
+    const ep = this.#endpoints.get(link.to);
     if (ep === undefined) {
       this.stats.droppedDown++;
       return;
     }
-    const deliver = (): void => {
-      const last = this.#linkDelivered.get(link) ?? 0;
-      if (h.seq < last) this.stats.reordered++;
-      else this.#linkDelivered.set(link, h.seq);
-      this.stats.delivered++;
-      // Each delivery gets its own copy (a duplicate must not share objects with the original).
-      const msg: unknown = h.shared ? h.payload : cloneWire(h.payload, h.from, h.to);
-      ep.handler(h.from, msg);
-    };
-    if (ep.node !== undefined) {
-      if (!ep.node.deliver(deliver)) {
-        this.stats.droppedDown++;
-        this.#traceDrop(h.from, h.to, undefined, 'down');
-      }
-    } else deliver();
+    if (ep.node === undefined) this.#deliver(h, ep);
+    else if (!ep.node.deliver(() => this.#deliver(h, ep))) {
+      this.stats.droppedDown++;
+      this.#traceDrop(link, undefined, 'down');
+    }
   }
 
-  #traceDrop(from: string, to: string, msg: unknown, reason: string): void {
+  #deliver(h: Held, ep: Endpoint): void {
+    const link = h.link;
+    if (h.seq < link.delivered) this.stats.reordered++;
+    else link.delivered = h.seq;
+    this.stats.delivered++;
+    // The network's copy goes to its only receiver; a duplicated message gets a
+    // copy per delivery, so the two receptions share no objects.
+    const msg: unknown = h.shared || !h.duplicated ? h.payload : cloneWire(h.payload, link.from, link.to);
+    ep.handler(link.from, msg);
+  }
+
+  #traceDrop(link: Link, msg: unknown, reason: string): void {
     if (!this.#trace.enabled) return;
     const extra: { reason: string; msgType?: string } = { reason };
     const type = msg === undefined ? undefined : typeOf(msg);
     if (type !== undefined) extra.msgType = type;
-    this.#trace.sim('dropped', from, '/net/' + from + '>' + to, extra);
+    this.#trace.sim('dropped', link.from, '/net/' + link.from + '>' + link.to, extra);
   }
 
   // ---- faults ------------------------------------------------------------
 
   cut(from: string, to: string): void {
-    this.#cut.add(from + '>' + to);
+    const l = this.#link(from, to);
+    if (l.cut) return;
+    l.cut = true;
+    this.#cutCount++;
   }
 
   /** Cut both directions between every pair of nodes in different groups. */
@@ -207,23 +235,31 @@ export class SimNetwork {
 
   /** Number of cut directed links (to verify a partition took effect). */
   get cutLinks(): number {
-    return this.#cut.size;
+    return this.#cutCount;
   }
 
   isCut(from: string, to: string): boolean {
-    return this.#cut.has(from + '>' + to);
+    return this.#links.get(from)?.get(to)?.cut ?? false;
   }
 
   /** Remove every partition and clog; held messages are released. */
   heal(): void {
-    this.#cut.clear();
+    for (const l of this.#allLinks()) {
+      l.cut = false;
+      l.clogged = false;
+    }
+    this.#cutCount = 0;
     this.#clogNodes.clear();
-    this.#clogLinks.clear();
     this.#release();
   }
 
   healPartitions(): void {
-    this.#cut.clear();
+    for (const l of this.#allLinks()) l.cut = false;
+    this.#cutCount = 0;
+  }
+
+  *#allLinks(): Iterable<Link> {
+    for (const out of this.#links.values()) yield* out.values();
   }
 
   clogNode(id: string): void {
@@ -236,11 +272,11 @@ export class SimNetwork {
   }
 
   clogLink(from: string, to: string): void {
-    this.#clogLinks.add(from + '>' + to);
+    this.#link(from, to).clogged = true;
   }
 
   unclogLink(from: string, to: string): void {
-    this.#clogLinks.delete(from + '>' + to);
+    this.#link(from, to).clogged = false;
     this.#release();
   }
 
@@ -251,7 +287,7 @@ export class SimNetwork {
   #release(): void {
     const still: Held[] = [];
     for (const h of this.#held) {
-      if (this.#isClogged(h.from, h.to)) still.push(h);
+      if (this.#isClogged(h.link)) still.push(h);
       else this.#transmit(h);
     }
     this.#held = still;
@@ -271,10 +307,10 @@ export class SimNetwork {
   }
 
   setLinkLatency(from: string, to: string, d: LatencyDist): void {
-    this.#latency.set(from + '>' + to, d);
+    this.#link(from, to).latency = d;
   }
   clearLinkLatency(): void {
-    this.#latency.clear();
+    for (const l of this.#allLinks()) l.latency = undefined;
   }
 }
 

@@ -83,7 +83,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
     sched.stop();
   };
   const cluster = new SimCluster({ scenario: s, sched, net, trace, buggify, invariants, rng: rngCluster, unsafeLocalReads: opts.unsafeLocalReads ?? false });
-  sched.needsFlush = () => cluster.outstandingAsks > 0;
+  sched.pendingReactions = () => cluster.pendingReactions();
   const workload = new Workload(s, cluster, sched, net, trace, rngWork);
   const faults = new FaultInjector(s, sched, net, cluster, rngFaults);
   const duration = opts.durationMs ?? s.durationMs;

@@ -10,12 +10,24 @@
 //   queued for this instant (Env.defer maps here).
 //
 // Real promises: actor code may use real Promises (ask). Their reactions run in
-// the real microtask queue, which we cannot see into. We flush it completely
-// (one setImmediate) whenever virtual time is about to advance, so a promise
-// settled at time t is observed at time t. Flushing depends only on the event
+// the real microtask queue, which we cannot see into. Before virtual time
+// advances we let them run, so a promise settled at time t is observed at time
+// t. How much that takes is the owner's answer to `pendingReactions()`: one
+// microtask turn when only reactions attached directly to settled promises can
+// be waiting (cheap), a complete flush (one setImmediate, a whole event-loop
+// turn) when longer chains may be. Flushing depends only on the event
 // sequence, never on wall-clock time, so runs stay deterministic.
 
 export type EventFn = () => void;
+
+/**
+ * Real promise reactions that may be waiting when virtual time is about to advance:
+ * - 'none': nothing to run;
+ * - 'direct': only reactions attached directly to promises settled by events
+ *   (settled with plain values): one microtask turn runs them all;
+ * - 'chained': reactions may settle further promises: flush completely.
+ */
+export type PendingReactions = 'none' | 'direct' | 'chained';
 
 interface SimEvent {
   time: number;
@@ -84,11 +96,11 @@ export class Scheduler {
   /** Set by the first exception escaping an event: the run stops and reports it. */
   failure: Error | undefined;
   /**
-   * Whether real promise reactions may be waiting (e.g. asks in flight). When
-   * false, time may advance without the (comparatively costly) real flush;
-   * a flush still happens at least every FORCED_FLUSH_EVERY advances.
+   * What real promise reactions may be waiting (e.g. asks in flight). A
+   * complete flush still happens at least every FORCED_FLUSH_EVERY advances,
+   * for reactions nobody accounts for (e.g. the actor runtime's own).
    */
-  needsFlush: () => boolean = () => true;
+  pendingReactions: () => PendingReactions = () => 'chained';
   #advancesSinceFlush = 0;
 
   get now(): number {
@@ -151,13 +163,20 @@ export class Scheduler {
       let next = this.#heap.peek();
       if (next === undefined || next.time > until) break;
       if (next.time > this.#now) {
-        if (this.needsFlush() || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
+        // Let real promise reactions from this instant run before time moves on.
+        const pending = this.pendingReactions();
+        let reacted = true;
+        if (pending === 'chained' || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
           this.#advancesSinceFlush = 0;
-          // Let real promise reactions from this instant run before time moves on.
           await flushRealMicrotasks();
+        } else if (pending === 'direct') {
+          // Reactions queued before this await run before it resumes.
+          await undefined;
+        } else reacted = false;
+        if (reacted) {
           this.#runOne(() => {});
           if (this.#stopped || this.failure !== undefined) break;
-          // The flush may have queued earlier events: always take the heap's current top.
+          // The reactions may have queued earlier events: always take the heap's current top.
           next = this.#heap.peek();
           if (next === undefined || next.time > until) break;
         }

@@ -3,52 +3,17 @@
 // completed, so after a crash `load()` recovers exactly what Raft was told is
 // durable (plus possibly some of what was in flight — never less).
 //
-// Record: "<8 hex checksum>|<json>". On load:
+// Records: see log-record.ts. On load:
 // - a bad checksum on the LAST record is a torn write: drop it;
 // - a bad checksum elsewhere is first retried (read corruption is transient);
 //   if it persists, the log is corrupt (CorruptStateError).
 // Compaction rewrites the file atomically with the current state.
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
+import { decodeRecord, encodeRecord } from './log-record.ts';
+import type { Rec } from './log-record.ts';
 import { CorruptStateError, cloneConf, emptyConf, emptyHardState } from '../raft/storage.ts';
 import type { DurableLog, LoadedState, PersistBatch } from '../raft/storage.ts';
 import type { SimDisk } from './disk.ts';
-
-type Rec =
-  | { k: 'conf'; conf: ConfState }
-  | { k: 'snap'; snap: Snapshot }
-  | { k: 'ents'; ents: Entry[] }
-  | { k: 'hs'; hs: HardState }
-  | { k: 'compact'; through: number }
-  /** One persist call: written as ONE record so a crash keeps all of it or none (a torn record is dropped whole). */
-  | { k: 'batch'; snap?: Snapshot; ents?: Entry[]; hs?: HardState };
-
-export function checksum(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
-
-function encode(r: Rec): string {
-  const json = JSON.stringify(r);
-  return checksum(json) + '|' + json;
-}
-
-function decode(line: string): Rec | undefined {
-  if (line.length < 10 || line[8] !== '|') return undefined;
-  const json = line.slice(9);
-  if (checksum(json) !== line.slice(0, 8)) return undefined;
-  try {
-    return JSON.parse(json) as Rec;
-  } catch {
-    return undefined;
-  }
-}
 
 // Transient read corruption (probability p per read) is retried this many
 // times per record: at p = 0.6 and a few hundred records, 20 retries made a
@@ -108,12 +73,12 @@ export class SimDurableLog implements DurableLog {
     const lines = this.#disk.read(this.#file);
     const out: Rec[] = [];
     for (let i = 0; i < lines.length; i++) {
-      let r = decode(lines[i]);
+      let r = decodeRecord(lines[i]);
       // Read corruption is transient: re-read the record a few times.
       for (let attempt = 0; r === undefined && attempt < READ_RETRIES; attempt++) {
         this.stats.corruptReadsRetried++;
         const again = this.#disk.readAt(this.#file, i);
-        r = again === undefined ? undefined : decode(again);
+        r = again === undefined ? undefined : decodeRecord(again);
       }
       if (r !== undefined) {
         out.push(r);
@@ -127,7 +92,7 @@ export class SimDurableLog implements DurableLog {
         // takes it for corruption (a real WAL truncates its torn tail too).
         // Atomic rewrite, durable with the next fsync; a crash before that
         // restores the old file, where the torn record is still the tail.
-        this.#disk.rewrite(this.#file, out.map(encode));
+        this.#disk.rewrite(this.#file, out.map(encodeRecord));
         return out;
       }
       throw new CorruptStateError(`raft log: record ${i} of ${lines.length} fails its checksum`);
@@ -179,7 +144,7 @@ export class SimDurableLog implements DurableLog {
     if (batch.snapshot) rec.snap = batch.snapshot;
     if (batch.entries && batch.entries.length > 0) rec.ents = batch.entries;
     if (batch.hardState) rec.hs = { ...batch.hardState };
-    const err = this.#disk.append(this.#file, encode(rec));
+    const err = this.#disk.append(this.#file, encodeRecord(rec));
     if (err) return done(err);
     this.#apply(rec);
     this.#records++;
@@ -198,12 +163,12 @@ export class SimDurableLog implements DurableLog {
       if (this.#snap) recs.push({ k: 'snap', snap: this.#snap });
       if (this.#ents.length > 0) recs.push({ k: 'ents', ents: this.#ents });
       recs.push({ k: 'hs', hs: this.#hard });
-      if (this.#disk.rewrite(this.#file, recs.map(encode)) === undefined) {
+      if (this.#disk.rewrite(this.#file, recs.map(encodeRecord)) === undefined) {
         this.#records = recs.length;
         // Durable at the next persist's fsync; until then a crash restores the old (superset) file.
       }
     } else {
-      const err = this.#disk.append(this.#file, encode({ k: 'compact', through: throughIndex }));
+      const err = this.#disk.append(this.#file, encodeRecord({ k: 'compact', through: throughIndex }));
       if (err === undefined) this.#records++;
     }
   }

@@ -96,7 +96,7 @@ test('disk full: writes fail with ENOSPC and nothing is acknowledged', async (t)
   await sched.runUntil(10);
   t.regex(err?.message ?? '', /ENOSPC/);
   disk.full = false;
-  disk.capacity = 50;
+  disk.capacity = 20; // smaller than the record
   log.persist({ entries: ents(1, 2) }, (e) => (err = e));
   t.regex(err?.message ?? '', /ENOSPC/);
   t.true(disk.stats.fullErrors >= 2);
