@@ -435,28 +435,32 @@ export class Encoder {
     }
     this.#lastShape = shape;
     this.#sp = base + n;
-    const strs = shape.strs;
-    {
-      for (let i = 0; i < n; i++) {
-        const x = vals[base + i];
-        vals[base + i] = undefined;
-        if (typeof x === 'string') {
-          if (x === strs[i]) {
-            this.#ensure(6);
-            this.#buf[this.#pos++] = T_STR_REF;
-            this.#uint(shape.ids[i]!);
-          } else {
-            const id = this.#string(x);
-            if (id >= 0) {
-              strs[i] = x;
-              shape.ids[i] = id;
-            }
-          }
-        } else if (typeof x === 'number') this.#number(x);
-        else this.#value(x);
-      }
+    for (let i = 0; i < n; i++) {
+      const x = vals[base + i];
+      vals[base + i] = undefined;
+      if (typeof x === 'number') this.#number(x);
+      else if (typeof x === 'string') this.#shapeString(shape, i, x);
+      else this.#value(x);
     }
     this.#sp = base;
+  }
+
+  /**
+   * A string value in slot `i` of `shape`: slots tend to repeat their value
+   * (a message type, a target path), so each remembers its last interned one.
+   */
+  #shapeString(shape: Shape, i: number, x: string): void {
+    if (x === shape.strs[i]) {
+      this.#ensure(6);
+      this.#buf[this.#pos++] = T_STR_REF;
+      this.#uint(shape.ids[i]!);
+      return;
+    }
+    const id = this.#string(x);
+    if (id >= 0) {
+      shape.strs[i] = x;
+      shape.ids[i] = id;
+    }
   }
 
   /** `o` has exactly `keys`, in that order, none of them undefined. */
@@ -475,24 +479,12 @@ export class Encoder {
     this.#ensure(6);
     this.#buf[this.#pos++] = T_SHAPE_REF;
     this.#uint(shape.id);
-    const strs = shape.strs;
     let i = 0;
     for (const k in o) {
       const x = o[k];
       if (typeof x === 'number') this.#number(x);
-      else if (typeof x === 'string') {
-        if (x === strs[i]) {
-          this.#ensure(6);
-          this.#buf[this.#pos++] = T_STR_REF;
-          this.#uint(shape.ids[i]!);
-        } else {
-          const id = this.#string(x);
-          if (id >= 0) {
-            strs[i] = x;
-            shape.ids[i] = id;
-          }
-        }
-      } else this.#value(x);
+      else if (typeof x === 'string') this.#shapeString(shape, i, x);
+      else this.#value(x);
       i++;
     }
     // Nested objects may have moved #lastShape: this one is the burst's.
