@@ -198,10 +198,22 @@ export class ThreadRuntime {
   }
 
   ask<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, opts: AskOptions | undefined): Promise<R> {
-    const timeoutMs = opts?.timeoutMs ?? 5000;
+    return new Promise<R>((resolve, reject) => this.askWith(to, make, opts?.timeoutMs ?? 5000, resolve, reject));
+  }
+
+  /**
+   * `ask` without a promise: exactly one of the callbacks runs, synchronously
+   * when the reply (or failure, or timeout) arrives — for an in-thread target,
+   * inside the target's turn, so it must only hand the result on, never
+   * re-enter an actor. The simulator uses it for client requests: a real
+   * promise's reaction would run outside virtual time, behind a real
+   * microtask turn per time step.
+   */
+  askWith<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, timeoutMs: number, onReply: (v: R) => void, onError: (e: Error) => void): void {
     // Timers cannot exceed 2^31-1 ms: a larger (or infinite) value would fire after 1 ms.
     if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT)) {
-      return Promise.reject(new RangeError(`ask timeout must be a positive number of ms up to ${MAX_TIMEOUT}, got ${timeoutMs}`));
+      onError(new RangeError(`ask timeout must be a positive number of ms up to ${MAX_TIMEOUT}, got ${timeoutMs}`));
+      return;
     }
     // Ask ids are unique per system (thread index in the high bits): a late reply
     // meant for a dead worker must not settle an ask of its replacement.
@@ -211,33 +223,32 @@ export class ThreadRuntime {
     try {
       msg = make(replyTo);
     } catch (e) {
-      return Promise.reject(toError(e));
+      onError(toError(e));
+      return;
     }
-    return new Promise<R>((resolve, reject) => {
-      const timer = this.env.setTimer(timeoutMs, () => {
-        if (this.#asks.delete(id)) reject(new AskTimeoutError(to.path, timeoutMs));
-      });
-      this.#asks.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, thread: to.thread, path: to.path });
-      const link = to.thread === this.thread ? undefined : this.#linkTo(to.thread);
-      if (link !== undefined) {
-        // Straight into the link's batch, like send().
-        const mid = this.#idBase + ++this.#seq;
-        const cur = this.current;
-        const corr = cur === null ? mid : cur.corr;
-        const cause = cur === null ? 0 : cur.id;
-        const from = cur === null ? undefined : cur.to;
-        if (this.bus.active) this.bus.emit('sent', from ?? '', { target: to.path, msgType: messageType(msg), msgId: mid, causeId: cause, corrId: corr });
-        link.envelope(to.path, msg, mid, corr, cause, from, id, this.thread, undefined);
-        this.#queued(link);
-        return;
-      }
-      const env = this.#envelope(to.path, msg);
-      env.ask = id;
-      env.askThread = this.thread;
-      if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
-      if (to.thread === this.thread) this.deliver(env);
-      else this.#enqueue(to.thread, { t: 'e', e: env });
+    const timer = this.env.setTimer(timeoutMs, () => {
+      if (this.#asks.delete(id)) onError(new AskTimeoutError(to.path, timeoutMs));
     });
+    this.#asks.set(id, { resolve: onReply as (v: unknown) => void, reject: onError, timer, thread: to.thread, path: to.path });
+    const link = to.thread === this.thread ? undefined : this.#linkTo(to.thread);
+    if (link !== undefined) {
+      // Straight into the link's batch, like send().
+      const mid = this.#idBase + ++this.#seq;
+      const cur = this.current;
+      const corr = cur === null ? mid : cur.corr;
+      const cause = cur === null ? 0 : cur.id;
+      const from = cur === null ? undefined : cur.to;
+      if (this.bus.active) this.bus.emit('sent', from ?? '', { target: to.path, msgType: messageType(msg), msgId: mid, causeId: cause, corrId: corr });
+      link.envelope(to.path, msg, mid, corr, cause, from, id, this.thread, undefined);
+      this.#queued(link);
+      return;
+    }
+    const env = this.#envelope(to.path, msg);
+    env.ask = id;
+    env.askThread = this.thread;
+    if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
+    if (to.thread === this.thread) this.deliver(env);
+    else this.#enqueue(to.thread, { t: 'e', e: env });
   }
 
   offer(to: RefData, msg: unknown): Promise<void> {

@@ -4,7 +4,7 @@
 // ActorSystem away (its timers die with the node's Env) and drops unsynced
 // disk writes; restart builds a new ActorSystem that recovers from the disk.
 import { ActorSystem } from '../actor/index.ts';
-import type { ActorRef } from '../actor/types.ts';
+import type { Ref } from '../actor/thread-runtime.ts';
 import type { Rng } from '../env/random.ts';
 import { raftHost } from '../raft-host/host.ts';
 import { KvStateMachine, encodeCommand } from '../raft-host/kv.ts';
@@ -38,7 +38,7 @@ export interface NodeSlot {
   disk: SimDisk;
   log: SimDurableLog;
   system: ActorSystem | undefined;
-  host: ActorRef<RaftHostMsg<KvResult | undefined>> | undefined;
+  host: Ref<RaftHostMsg<KvResult | undefined>> | undefined;
   /** Routes incoming Raft frames by group (one group today; the real node shape). */
   router: RaftRouter | undefined;
   /** This incarnation's KV state machine (read after a `read` barrier). */
@@ -47,8 +47,6 @@ export interface NodeSlot {
   /** Crash this node the next time it persists a snapshot sent by the leader (then reboot it after this many ms); undefined = off. */
   crashOnSnapshotInstall: number | undefined;
   crashes: number;
-  /** Client asks into this incarnation's system not yet settled (their reactions are direct: see pendingReactions). */
-  clientAsks: number;
   /** Admin asks into this incarnation's system not yet settled (their callers chain further promises). */
   adminAsks: number;
   /** Settles admin asks into this incarnation when it crashes. */
@@ -76,18 +74,14 @@ export class SimCluster {
   snapshotsTaken = 0;
   snapshotsRestored = 0;
   /**
-   * For Scheduler.pendingReactions: which real promise reactions an ask in
-   * flight may leave waiting. A client ask's settlement has one reaction,
-   * attached to the ask's own promise; an admin ask's callers chain more.
+   * For Scheduler.pendingReactions: only admin asks settle real promises
+   * (client requests use callbacks), and their callers chain more.
    */
   pendingReactions(): PendingReactions {
-    let client = 0;
-    for (const s of this.nodes.values()) {
-      if (s.adminAsks > 0) return 'chained';
-      client += s.clientAsks;
-    }
-    return client > 0 ? 'direct' : 'none';
+    return this.#adminAsks > 0 ? 'chained' : 'none';
   }
+  /** Sum of the slots' adminAsks (asked before every time advance). */
+  #adminAsks = 0;
 
   constructor(d: ClusterDeps) {
     this.#d = d;
@@ -152,7 +146,6 @@ export class SimCluster {
         view: undefined,
         crashOnSnapshotInstall: undefined,
         crashes: 0,
-        clientAsks: 0,
         adminAsks: 0,
         onCrash: new Set(),
       };
@@ -204,7 +197,8 @@ export class SimCluster {
       }),
       'raft',
       { mailbox: { capacity: 100_000 } },
-    );
+      // The concrete ref (path and thread) that the runtime's callback asks take.
+    ) as Ref<RaftHostMsg<KvResult | undefined>>;
     const router = new RaftRouter();
     router.register(KV_GROUP, slot.host);
     slot.router = router;
@@ -221,26 +215,26 @@ export class SimCluster {
       const inc = slot.sim.incarnation;
       const req = w.req;
       const sm = slot.sm!;
+      const rt = slot.system!.rt;
       const timeoutMs = this.#d.scenario.workload.opTimeoutMs;
-      slot.clientAsks++;
       const answer = (res: ClientResponse): void => {
-        if (slot.sim.incarnation === inc) slot.clientAsks--;
         // A reply computed before a crash must not leave the machine after it.
         if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: req.id, res });
       };
-      const failed = (): void => {
-        if (slot.sim.incarnation === inc) slot.clientAsks--;
-      };
+      // The client sees no reply to a failed ask: it times out, as behind a real network.
+      const failed = (): void => {};
       // KV over the generic host: write/cas are proposals; a read is a ReadIndex barrier, then a local get.
-      // One reaction per ask, on the ask's own promise: the scheduler runs it with one microtask turn.
+      // Callback asks: the answer leaves in the same virtual instant, with no real promise in between.
       if (req.op === 'read') {
-        host
-          .ask<ReadResponse>((replyTo) => ({ type: 'read', replyTo }), { timeoutMs })
-          .then((r) => answer('error' in r ? r : { value: sm.get(req.key) }), failed);
+        rt.askWith<ReadResponse>(host, (replyTo) => ({ type: 'read', replyTo }), timeoutMs, (r) => answer('error' in r ? r : { value: sm.get(req.key) }), failed);
       } else {
-        host
-          .ask<ProposeResponse<KvResult | undefined>>((replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }), { timeoutMs })
-          .then((r) => answer('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }), failed);
+        rt.askWith<ProposeResponse<KvResult | undefined>>(
+          host,
+          (replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }),
+          timeoutMs,
+          (r) => answer('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }),
+          failed,
+        );
       }
     }
   }
@@ -250,7 +244,7 @@ export class SimCluster {
   crash(id: string): void {
     const slot = this.nodes.get(id)!;
     // Asks into the dead system never settle: stop counting them.
-    slot.clientAsks = 0;
+    this.#adminAsks -= slot.adminAsks;
     slot.adminAsks = 0;
     for (const f of [...slot.onCrash]) f({ ok: false, error: `${id} crashed` });
     slot.onCrash.clear();
@@ -315,6 +309,7 @@ export class SimCluster {
     if (slot === undefined || host === undefined) return Promise.resolve({ ok: false, error: `${id} is down` });
     const inc = slot.sim.incarnation;
     slot.adminAsks++;
+    this.#adminAsks++;
     // An ask into a system that crashes never settles (its timeout timer dies
     // with the node): settle it on the crash, or the caller would wait forever.
     let onCrash!: (r: AdminResponse) => void;
@@ -325,7 +320,10 @@ export class SimCluster {
       .catch((err: Error) => ({ ok: false as const, error: err.message }));
     return Promise.race([asked, crashed]).finally(() => {
       slot.onCrash.delete(onCrash);
-      if (slot.sim.incarnation === inc) slot.adminAsks--;
+      if (slot.sim.incarnation === inc) {
+        slot.adminAsks--;
+        this.#adminAsks--;
+      }
     });
   }
 }

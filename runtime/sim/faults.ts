@@ -334,7 +334,9 @@ export class FaultInjector {
     const n = ++this.nemesisActions;
     const label = `nemesis#${n} ${kind}@${Math.round(this.#sched.now)}ms`;
     const undoAt = Math.min(until, this.#sched.now + faultMs * (0.5 + this.#rng.next()));
-    const later = (f: Fault): void => this.#sched.at(undoAt, () => this.apply(f, `${label} undo`, false, this.#sched.now));
+    const later = (f: Fault): void => {
+      this.#sched.at(undoAt, () => this.apply(f, `${label} undo`, false, this.#sched.now));
+    };
     const any = this.#resolve('any');
     switch (kind) {
       case 'crash':

@@ -188,8 +188,10 @@ export class SimNetwork {
       this.stats.droppedDown++;
       return;
     }
-    if (ep.node === undefined) this.#deliver(h, ep);
-    else if (!ep.node.deliver(() => this.#deliver(h, ep))) {
+    const node = ep.node;
+    // The common case needs no closure: one for the node to hold only while it is paused (or to drop while down).
+    if (node === undefined || (node.up && !node.paused)) this.#deliver(h, ep);
+    else if (!node.deliver(() => this.#deliver(h, ep))) {
       this.stats.droppedDown++;
       this.#traceDrop(link, undefined, 'down');
     }

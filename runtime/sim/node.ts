@@ -5,7 +5,7 @@
 import type { Env, TimerId } from '../env/env.ts';
 import type { Rng } from '../env/random.ts';
 import type { Buggify } from './buggify.ts';
-import type { Scheduler, EventFn } from './scheduler.ts';
+import type { Scheduler, EventFn, SimEvent } from './scheduler.ts';
 
 export class SimNode {
   readonly id: string;
@@ -130,7 +130,8 @@ class NodeEnv implements Env {
   #node: SimNode;
   #inc: number;
   #sched: Scheduler;
-  #timers = new Set<number>();
+  /** Pending timers and their queued events (cancelled on clearTimer). */
+  #timers = new Map<TimerId, SimEvent>();
   #nextTimer = 1;
 
   constructor(node: SimNode, inc: number, rng: Rng) {
@@ -147,19 +148,23 @@ class NodeEnv implements Env {
   setTimer(delayMs: number, fn: () => void): TimerId {
     const id = this.#nextTimer++;
     if (this.dead) return id;
-    this.#timers.add(id);
     const node = this.#node;
     const inc = this.#inc;
-    this.#sched.after(node.localToVirtual(delayMs), () =>
+    const event = this.#sched.after(node.localToVirtual(delayMs), () =>
+      // Still checked: a timer that came due while the node was paused is cleared while held.
       node.runFor(inc, () => {
         if (this.#timers.delete(id)) fn();
       }),
     );
+    this.#timers.set(id, event);
     return id;
   }
 
   clearTimer(id: TimerId): void {
+    const event = this.#timers.get(id);
+    if (event === undefined) return;
     this.#timers.delete(id);
+    this.#sched.cancel(event);
   }
 
   schedule(fn: () => void): void {

@@ -12,27 +12,25 @@
 // Real promises: actor code may use real Promises (ask). Their reactions run in
 // the real microtask queue, which we cannot see into. Before virtual time
 // advances we let them run, so a promise settled at time t is observed at time
-// t. How much that takes is the owner's answer to `pendingReactions()`: one
-// microtask turn when only reactions attached directly to settled promises can
-// be waiting (cheap), a complete flush (one setImmediate, a whole event-loop
-// turn) when longer chains may be. Flushing depends only on the event
-// sequence, never on wall-clock time, so runs stay deterministic.
+// t: a complete flush (one setImmediate, a whole event-loop turn) whenever the
+// owner's `pendingReactions()` says some may be waiting. Flushing depends only
+// on the event sequence, never on wall-clock time, so runs stay deterministic.
 
 export type EventFn = () => void;
 
 /**
  * Real promise reactions that may be waiting when virtual time is about to advance:
  * - 'none': nothing to run;
- * - 'direct': only reactions attached directly to promises settled by events
- *   (settled with plain values): one microtask turn runs them all;
- * - 'chained': reactions may settle further promises: flush completely.
+ * - 'chained': reactions (which may settle further promises): flush completely.
  */
-export type PendingReactions = 'none' | 'direct' | 'chained';
+export type PendingReactions = 'none' | 'chained';
 
-interface SimEvent {
-  time: number;
-  seq: number;
-  fn: EventFn;
+/** A queued event; `at` hands it out so its owner can cancel it. */
+export interface SimEvent {
+  readonly time: number;
+  readonly seq: number;
+  /** null once cancelled. */
+  fn: EventFn | null;
 }
 
 /** Min-heap on (time, seq). Hand-rolled: this is the hottest structure in the simulator. */
@@ -108,12 +106,35 @@ export class Scheduler {
   }
 
   /** Run fn at virtual time `time` (clamped to now). Events at equal times run in the order they were queued. */
-  at(time: number, fn: EventFn): void {
-    this.#heap.push({ time: time < this.#now ? this.#now : time, seq: this.#seq++, fn });
+  at(time: number, fn: EventFn): SimEvent {
+    const e: SimEvent = { time: time < this.#now ? this.#now : time, seq: this.#seq++, fn };
+    this.#heap.push(e);
+    return e;
   }
 
-  after(delayMs: number, fn: EventFn): void {
-    this.at(this.#now + (delayMs > 0 ? delayMs : 0), fn);
+  after(delayMs: number, fn: EventFn): SimEvent {
+    return this.at(this.#now + (delayMs > 0 ? delayMs : 0), fn);
+  }
+
+  /**
+   * Forget a queued event. It stays in the heap (removal from the middle would
+   * cost more) but is dropped when it reaches the top: it neither runs, nor
+   * advances time, nor counts as an event. Most cleared timers are ask
+   * timeouts, one per client request.
+   */
+  cancel(e: SimEvent): void {
+    e.fn = null;
+  }
+
+  /** The earliest live event, dropping cancelled ones on the way. */
+  #peekLive(): SimEvent | undefined {
+    const heap = this.#heap;
+    let next = heap.peek();
+    while (next !== undefined && next.fn === null) {
+      heap.pop();
+      next = heap.peek();
+    }
+    return next;
   }
 
   queueImmediate(fn: EventFn): void {
@@ -160,31 +181,24 @@ export class Scheduler {
     await flushRealMicrotasks();
     this.#runOne(() => {});
     while (!this.#stopped && this.failure === undefined) {
-      let next = this.#heap.peek();
+      let next = this.#peekLive();
       if (next === undefined || next.time > until) break;
       if (next.time > this.#now) {
         // Let real promise reactions from this instant run before time moves on.
-        const pending = this.pendingReactions();
-        let reacted = true;
-        if (pending === 'chained' || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
+        if (this.pendingReactions() === 'chained' || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
           this.#advancesSinceFlush = 0;
           await flushRealMicrotasks();
-        } else if (pending === 'direct') {
-          // Reactions queued before this await run before it resumes.
-          await undefined;
-        } else reacted = false;
-        if (reacted) {
           this.#runOne(() => {});
           if (this.#stopped || this.failure !== undefined) break;
           // The reactions may have queued earlier events: always take the heap's current top.
-          next = this.#heap.peek();
+          next = this.#peekLive();
           if (next === undefined || next.time > until) break;
         }
         if (next.time > this.#now) this.#now = next.time;
       }
       this.#heap.pop();
       this.eventsRun++;
-      this.#runOne(next.fn);
+      this.#runOne(next.fn!);
     }
     await flushRealMicrotasks();
     this.#runOne(() => {});
