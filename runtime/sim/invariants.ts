@@ -6,8 +6,8 @@
 // - Leader Append-Only: a leader never overwrites or deletes entries in its log.
 // - Log Matching: two logs with an entry of the same index and term hold the
 //   same entries up to that index (checked over the nodes' stored logs).
-// - Leader Completeness: a leader's log holds every entry committed before it
-//   was elected.
+// - Leader Completeness: a leader's log holds every entry committed in an
+//   earlier term (a stale leader of an older term may lack newer commits).
 // - State Machine Safety: no two nodes apply different entries at one index.
 import type { Entry } from '../raft/types.ts';
 import type { LogView } from '../raft-host/protocol.ts';
@@ -25,6 +25,15 @@ export class RaftInvariants {
   #committedTerm: number[] = [];
   #committedData: string[] = [];
   #committedFrom: string[] = [];
+  /**
+   * Per committed index: the highest term any leader had reached when it was
+   * first applied. The leader that committed it had a term no higher, so
+   * leaders of later terms must hold it (Leader Completeness); a leader of an
+   * earlier term need not — a stale candidate may win on late vote replies
+   * after a newer leader has committed.
+   */
+  #committedBy: number[] = [];
+  #maxLeaderTerm = 0;
   #maxCommitted = 0;
   #applied = new Map<string, number>();
   readonly violations: Violation[] = [];
@@ -49,11 +58,12 @@ export class RaftInvariants {
       this.#fail('ElectionSafety', node, `two leaders in term ${term}: ${prev} and ${node}`);
     }
     this.#leaderOfTerm.set(term, node);
-    // Leader Completeness: everything committed so far is in the new leader's log.
+    if (term > this.#maxLeaderTerm) this.#maxLeaderTerm = term;
+    // Leader Completeness: everything committed in an earlier term is in the new leader's log.
     const first = log.firstIndex();
     for (let i = first; i <= this.#maxCommitted; i++) {
       const want = this.#committedTerm[i];
-      if (want === undefined) continue;
+      if (want === undefined || this.#committedBy[i]! >= term) continue;
       const have = log.term(i);
       if (have !== want) {
         this.#fail(
@@ -95,6 +105,7 @@ export class RaftInvariants {
         this.#committedTerm[e.index] = e.term;
         this.#committedData[e.index] = e.data;
         this.#committedFrom[e.index] = node;
+        this.#committedBy[e.index] = this.#maxLeaderTerm;
         if (e.index > this.#maxCommitted) this.#maxCommitted = e.index;
       } else if (t !== e.term || this.#committedData[e.index] !== e.data) {
         this.#fail(
@@ -118,6 +129,7 @@ export class RaftInvariants {
     if (index > this.#maxCommitted) {
       this.#committedTerm[index] = term;
       this.#committedFrom[index] = node;
+      this.#committedBy[index] = this.#maxLeaderTerm;
       this.#maxCommitted = index;
     }
     this.#applied.set(node, index);
