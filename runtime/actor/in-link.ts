@@ -48,7 +48,7 @@ export class InLink {
     this.#handle(w);
     this.#next = (this.#next + 1) | 0;
     this.#catchUp();
-    if (w !== null && typeof w !== 'string' && w.ring !== undefined) this.#reader!.start();
+    if (typeof w !== 'string' && w.ring !== undefined) this.#reader!.start();
     else this.#reader?.resume();
   }
 

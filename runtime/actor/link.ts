@@ -124,6 +124,25 @@ export class OutLink {
     this.#wantRing = false;
   }
 
+  /** Encoder state before the item being written (to undo it if a value cannot be encoded). */
+  #itemPos = 0;
+  #itemStrings = 0;
+  #itemShapes = 0;
+
+  /** Begin an item: start a batch if none, and remember where the item starts. */
+  #openItem(): void {
+    if (this.count === 0) this.#start();
+    const enc = this.#enc;
+    this.#itemPos = enc.size;
+    this.#itemStrings = enc.stringCount;
+    this.#itemShapes = enc.shapeCount;
+  }
+
+  /** A value could not be encoded (a throwing getter…): leave the batch as it was before the item. */
+  #undoItem(): void {
+    this.#enc.rollbackTo(this.#itemPos, this.#itemStrings, this.#itemShapes);
+  }
+
   #start(): void {
     this.#enc.begin();
     this.#begin = this.#enc.mark();
@@ -135,11 +154,8 @@ export class OutLink {
   }
 
   envelope(to: string, msg: unknown, id: number, corr: number, cause: number, from: string | undefined, ask: number | undefined, askThread: string | undefined, offer: number | undefined): void {
-    if (this.count === 0) this.#start();
+    this.#openItem();
     const enc = this.#enc;
-    const pos = enc.size;
-    const strings = enc.stringCount;
-    const shapes = enc.shapeCount;
     try {
       let h = ITEM_ENV;
       if (to === this.#lastTo) h |= F_SAME_TO;
@@ -168,8 +184,7 @@ export class OutLink {
       }
       enc.write(msg);
     } catch (e) {
-      // A value that cannot be encoded (a throwing getter…): leave the batch as it was.
-      enc.rollbackTo(pos, strings, shapes);
+      this.#undoItem();
       throw e;
     }
     this.#lastTo = to;
@@ -183,33 +198,27 @@ export class OutLink {
   }
 
   reply(id: number, ok: boolean, v: unknown): void {
-    if (this.count === 0) this.#start();
+    this.#openItem();
     const enc = this.#enc;
-    const pos = enc.size;
-    const strings = enc.stringCount;
-    const shapes = enc.shapeCount;
     try {
       enc.byte(ok ? ITEM_OK : ITEM_ERR);
       enc.number(id);
       enc.write(v);
     } catch (e) {
-      enc.rollbackTo(pos, strings, shapes);
+      this.#undoItem();
       throw e;
     }
     this.count++;
   }
 
   sys(s: SysMsg): void {
-    if (this.count === 0) this.#start();
+    this.#openItem();
     const enc = this.#enc;
-    const pos = enc.size;
-    const strings = enc.stringCount;
-    const shapes = enc.shapeCount;
     try {
       enc.byte(ITEM_SYS);
       enc.write(s);
     } catch (e) {
-      enc.rollbackTo(pos, strings, shapes);
+      this.#undoItem();
       throw e;
     }
     this.count++;

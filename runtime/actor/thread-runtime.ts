@@ -172,14 +172,18 @@ export class ThreadRuntime {
       this.#enqueue(thread, { t: 'e', e: env });
       return;
     }
-    // Straight into the link's batch: no envelope object on this side.
+    this.#sendOnLink(link, to.path, msg, undefined);
+  }
+
+  /** Straight into a link's batch: no envelope object on this side. `ask`: the ask id the reply settles. */
+  #sendOnLink(link: OutLink, path: string, msg: unknown, ask: number | undefined): void {
     const id = this.#idBase + ++this.#seq;
     const cur = this.current;
     const corr = cur === null ? id : cur.corr;
     const cause = cur === null ? 0 : cur.id;
     const from = cur === null ? undefined : cur.to;
-    if (this.bus.active) this.bus.emit('sent', from ?? '', { target: to.path, msgType: messageType(msg), msgId: id, causeId: cause, corrId: corr });
-    link.envelope(to.path, msg, id, corr, cause, from, undefined, undefined, undefined);
+    if (this.bus.active) this.bus.emit('sent', from ?? '', { target: path, msgType: messageType(msg), msgId: id, causeId: cause, corrId: corr });
+    link.envelope(path, msg, id, corr, cause, from, ask, ask === undefined ? undefined : this.thread, undefined);
     this.#queued(link);
   }
 
@@ -232,15 +236,7 @@ export class ThreadRuntime {
     this.#asks.set(id, { resolve: onReply as (v: unknown) => void, reject: onError, timer, thread: to.thread, path: to.path });
     const link = to.thread === this.thread ? undefined : this.#linkTo(to.thread);
     if (link !== undefined) {
-      // Straight into the link's batch, like send().
-      const mid = this.#idBase + ++this.#seq;
-      const cur = this.current;
-      const corr = cur === null ? mid : cur.corr;
-      const cause = cur === null ? 0 : cur.id;
-      const from = cur === null ? undefined : cur.to;
-      if (this.bus.active) this.bus.emit('sent', from ?? '', { target: to.path, msgType: messageType(msg), msgId: mid, causeId: cause, corrId: corr });
-      link.envelope(to.path, msg, mid, corr, cause, from, id, this.thread, undefined);
-      this.#queued(link);
+      this.#sendOnLink(link, to.path, msg, id);
       return;
     }
     const env = this.#envelope(to.path, msg);
