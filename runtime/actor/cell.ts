@@ -226,6 +226,7 @@ export class Cell implements ActorContext<unknown> {
 
   pipeToSelf<T>(p: Promise<T>, map: (r: { ok: true; value: T } | { ok: false; error: Error }) => unknown): void {
     const inc = this.incarnation;
+    this.rt.env.settling?.(p);
     p.then(
       (value) => this.#selfIfSame(inc, () => map({ ok: true, value })),
       (e) => this.#selfIfSame(inc, () => map({ ok: false, error: toError(e) })),
@@ -358,6 +359,7 @@ export class Cell implements ActorContext<unknown> {
 
   #await(p: Promise<Next<unknown>>, env: Envelope): void {
     this.busy = true;
+    this.rt.env.settling?.(p);
     const inc = this.incarnation;
     p.then(
       (next) => {
@@ -510,7 +512,13 @@ export class Cell implements ActorContext<unknown> {
    * Ordered shutdown: children in reverse start order (each within its
    * shutdown timeout), then PostStop, then tell the parent and watchers.
    */
-  async stopGracefully(reason: string, requested: boolean): Promise<void> {
+  stopGracefully(reason: string, requested: boolean): Promise<void> {
+    const p = this.#stopGracefully(reason, requested);
+    this.rt.env.settling?.(p);
+    return p;
+  }
+
+  async #stopGracefully(reason: string, requested: boolean): Promise<void> {
     if (this.status === 'stopping' || this.status === 'stopped') return;
     const wasCrashed = this.status === 'crashed';
     this.status = 'stopping';
@@ -560,6 +568,7 @@ export class Cell implements ActorContext<unknown> {
 
   #supervise(work: () => Promise<void>): void {
     this.#supervising = (this.#supervising ?? Promise.resolve()).then(work).catch((e) => this.crash(toError(e)));
+    this.rt.env.settling?.(this.#supervising);
   }
 
   #selfData(): RefData {

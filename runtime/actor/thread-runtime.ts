@@ -202,7 +202,9 @@ export class ThreadRuntime {
   }
 
   ask<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, opts: AskOptions | undefined): Promise<R> {
-    return new Promise<R>((resolve, reject) => this.askWith(to, make, opts?.timeoutMs ?? 5000, resolve, reject));
+    const p = new Promise<R>((resolve, reject) => this.askWith(to, make, opts?.timeoutMs ?? 5000, resolve, reject));
+    this.env.settling?.(p);
+    return p;
   }
 
   /**
@@ -253,12 +255,14 @@ export class ThreadRuntime {
     env.offer = id;
     env.askThread = this.thread;
     if (this.bus.active) this.bus.emit('sent', env.from ?? '', { target: to.path, msgType: messageType(msg), msgId: env.id, causeId: env.cause, corrId: env.corr });
-    return new Promise<void>((resolve, reject) => {
+    const p = new Promise<void>((resolve, reject) => {
       // `thread` so that the death of the target's worker rejects it (it used to hang).
       this.#offers.set(id, { resolve, reject, thread: to.thread });
       if (to.thread === this.thread) this.deliver(env);
       else this.#enqueue(to.thread, { t: 'e', e: env });
     });
+    this.env.settling?.(p);
+    return p;
   }
 
   sendReply(thread: string, id: number, ok: boolean, v: unknown): void {
@@ -467,10 +471,12 @@ export class ThreadRuntime {
       });
     }
     if (cleanup === undefined) this.#begin(cell, spec);
-    else
+    else {
+      this.env.settling?.(cleanup);
       void cleanup.then(() => {
         if (this.cells.get(spec.path) === cell && cell.status === 'starting') this.#begin(cell, spec);
       });
+    }
     return cell;
   }
 

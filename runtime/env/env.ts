@@ -21,4 +21,12 @@ export interface Env {
    * the rare path at this named site for this seed. Always false in real mode.
    */
   buggify(site: string): boolean;
+  /**
+   * Promise work the runtime started — a restart, an async behaviour, a
+   * graceful stop, an ask's promise — whose reactions run in the real
+   * microtask queue, outside any event queue. A simulator lets them run
+   * before virtual time moves on while any is unsettled (and skips that
+   * costly flush while none is); real mode needs nothing.
+   */
+  settling?(p: PromiseLike<unknown>): void;
 }

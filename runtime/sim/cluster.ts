@@ -74,11 +74,14 @@ export class SimCluster {
   snapshotsTaken = 0;
   snapshotsRestored = 0;
   /**
-   * For Scheduler.pendingReactions: only admin asks settle real promises
-   * (client requests use callbacks), and their callers chain more.
+   * For Scheduler.pendingReactions: admin asks settle real promises (client
+   * requests use callbacks) and their callers chain more; a node's runtime
+   * reports its own promise work (restarts, stops) through Env.settling.
    */
   pendingReactions(): PendingReactions {
-    return this.#adminAsks > 0 ? 'chained' : 'none';
+    if (this.#adminAsks > 0) return 'chained';
+    for (const n of this.nodes.values()) if (n.sim.settling > 0) return 'chained';
+    return 'none';
   }
   /** Sum of the slots' adminAsks (asked before every time advance). */
   #adminAsks = 0;

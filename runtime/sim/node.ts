@@ -41,6 +41,11 @@ export class SimNode {
     return this.#clockBase + (this.#sched.now - this.#clockAnchor) * (1 + this.#drift);
   }
 
+  /** Promise work of the current incarnation's runtime not yet settled (see Env.settling). */
+  get settling(): number {
+    return this.#env.dead ? 0 : this.#env.settlingCount;
+  }
+
   /** Local clock reading minus virtual time: how wrong this node's clock is. */
   get skew(): number {
     return this.localNow() - this.#sched.now;
@@ -127,6 +132,7 @@ export class SimNode {
 class NodeEnv implements Env {
   readonly rng: Rng;
   dead = false;
+  settlingCount = 0;
   #node: SimNode;
   #inc: number;
   #sched: Scheduler;
@@ -188,5 +194,14 @@ class NodeEnv implements Env {
   buggify(site: string): boolean {
     if (this.dead) return false;
     return this.#node.buggifyFor().ask(site, this.#node.id);
+  }
+
+  settling(p: PromiseLike<unknown>): void {
+    if (this.dead) return;
+    this.settlingCount++;
+    const settled = (): void => {
+      this.settlingCount--;
+    };
+    p.then(settled, settled);
   }
 }

@@ -78,7 +78,15 @@ class EventHeap {
   }
 }
 
-const FORCED_FLUSH_EVERY = 64;
+/**
+ * A safety net for reactions nobody reports (a behaviour's own fire-and-forget
+ * promise): a complete flush at least this often. Rare, because each one costs
+ * a real event-loop turn; the runtime reports its own promises (Env.settling).
+ */
+const FORCED_FLUSH_EVERY = 1024;
+
+/** Flush rounds in one instant before time moves on regardless. */
+const MAX_FLUSH_ROUNDS = 1000;
 
 const flushRealMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -173,6 +181,20 @@ export class Scheduler {
   }
 
   /**
+   * Let real promise reactions run, then the work they queued for this
+   * instant; again while that work leaves reactions behind (an async
+   * behaviour's next message), up to a bound against code that never rests.
+   */
+  async #flushReactions(): Promise<void> {
+    for (let round = 0; round < MAX_FLUSH_ROUNDS; round++) {
+      await flushRealMicrotasks();
+      const queued = this.#immediate.length > 0;
+      this.#runOne(() => {});
+      if (!queued || this.#stopped || this.failure !== undefined || this.pendingReactions() !== 'chained') return;
+    }
+  }
+
+  /**
    * Run events until virtual time `until` (inclusive of events at `until`), the
    * queue empties, `stop()` is called, or an event throws. Returns the virtual time reached.
    */
@@ -187,8 +209,7 @@ export class Scheduler {
         // Let real promise reactions from this instant run before time moves on.
         if (this.pendingReactions() === 'chained' || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
           this.#advancesSinceFlush = 0;
-          await flushRealMicrotasks();
-          this.#runOne(() => {});
+          await this.#flushReactions();
           if (this.#stopped || this.failure !== undefined) break;
           // The reactions may have queued earlier events: always take the heap's current top.
           next = this.#peekLive();
