@@ -59,7 +59,7 @@ for (let seed = 1; seed <= seeds; seed++) {
   ops += r.stats.ops.ok;
   writes += r.stats.ops.ok - reads(r);
   console.log(
-    `seed ${seed}: ${(r.simMs / 1000).toFixed(1)} sim s in ${(r.wallMs / 1000).toFixed(2)} wall s = ${(r.simMs / r.wallMs).toFixed(0)}x, ${(r.simMs / cpu).toFixed(0)}x per CPU s; ` +
+    `seed ${seed}: ${(r.simMs / 1000).toFixed(1)} sim s in ${(r.wallMs / 1000).toFixed(3)} wall s = ${(r.simMs / r.wallMs).toFixed(0)}x, ${(r.simMs / cpu).toFixed(0)}x per CPU s; ` +
       `${r.events} events, ${r.stats.ops.ok} ok ops (${((r.stats.ops.ok / r.simMs) * 1000).toFixed(0)}/sim s), commit ${r.stats.commitIndex}`,
   );
 }

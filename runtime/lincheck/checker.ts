@@ -144,7 +144,18 @@ function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[],
   const readOnly = ops.map((op, i) => !optional[i] && model.isReadOnly?.(op.input, op.output as O) === true);
   const { head, calls, returnRank } = buildList(ops);
   let linearizedRequired = 0;
+  // The deepest stack so far, for the explanation. Copied out lazily (only
+  // when the search is about to leave it): copying at every new depth made a
+  // long linear search quadratic.
   let best: number[] = [];
+  let bestDepth = 0;
+  let bestLive = false;
+  const keepBest = (): void => {
+    if (!bestLive) return;
+    best = new Array<number>(bestDepth);
+    for (let d = 0; d < bestDepth; d++) best[d] = stack[d].took;
+    bestLive = false;
+  };
 
   const recordRejection = (i: number, state: S): void => {
     let seen = rejecting[i];
@@ -248,12 +259,14 @@ function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[],
   let steps = 0;
   for (;;) {
     if ((++steps % CLOCK_INTERVAL === 0 && Date.now() > deadline) || steps > maxSteps) {
+      keepBest();
       return { verdict: 'unknown', best, rejecting, everAccepted };
     }
     const f = stack[stack.length - 1];
     if (f.pos === f.candidates.length) {
       // Every candidate failed: the first return entry's operation cannot be
       // placed in time. Undo the parent's choice.
+      keepBest();
       stack.pop();
       const parent = stack[stack.length - 1];
       if (!parent) return { verdict: 'illegal', best, rejecting, everAccepted };
@@ -270,8 +283,14 @@ function search<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[],
     linearized.toggle(i);
     lift(calls[i]);
     if (!optional[i]) linearizedRequired++;
-    if (stack.length > best.length) best = stack.map((s) => s.took);
-    if (linearizedRequired === requiredCount) return { verdict: 'ok', best, rejecting, everAccepted };
+    if (stack.length > bestDepth) {
+      bestDepth = stack.length;
+      bestLive = true;
+    }
+    if (linearizedRequired === requiredCount) {
+      keepBest();
+      return { verdict: 'ok', best, rejecting, everAccepted };
+    }
     stack.push(frameAt(next));
   }
 }

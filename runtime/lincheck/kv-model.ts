@@ -13,22 +13,35 @@ export type KvInput =
 /** `{value}` for read, `{ok: true}` for write, `{ok}` for cas (false when current != expected). */
 export type KvOutput = { value: KvValue } | { ok: boolean };
 
-/** Present keys and their values; an absent key reads as null. Never mutated. */
-export type KvState = Readonly<Record<string, string>>;
+/**
+ * Present keys and their values, sorted by key; an absent key reads as null.
+ * Never mutated. An array rather than an object: the checker runs one
+ * partition per key, so a state holds at most one pair there, and copying,
+ * hashing and comparing such arrays is far cheaper than null-prototype
+ * dictionaries (they were a quarter of a check's time).
+ */
+export type KvState = readonly (readonly [key: string, value: string])[];
 
 export type KvOperation = Operation<KvInput, KvOutput>;
 
-const EMPTY: KvState = Object.freeze(Object.create(null) as Record<string, string>);
+const EMPTY: KvState = Object.freeze([]);
 
 function get(state: KvState, key: string): KvValue {
-  return Object.hasOwn(state, key) ? state[key] : null;
+  for (let i = 0; i < state.length; i++) if (state[i][0] === key) return state[i][1];
+  return null;
 }
 
 function put(state: KvState, key: string, value: KvValue): KvState {
-  if (get(state, key) === value) return state;
-  const next = Object.assign(Object.create(null) as Record<string, string>, state);
-  if (value === null) delete next[key];
-  else next[key] = value;
+  // Where the key is, or where it would go.
+  let i = 0;
+  while (i < state.length && state[i][0] < key) i++;
+  const present = i < state.length && state[i][0] === key;
+  if (present ? state[i][1] === value : value === null) return state;
+  if (state.length === 0) return [[key, value!]];
+  const next = state.slice();
+  if (value === null) next.splice(i, 1);
+  else if (present) next[i] = [key, value];
+  else next.splice(i, 0, [key, value]);
   return next;
 }
 
@@ -92,11 +105,11 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
   // Reads, and writes or CASes reported as failed.
   isReadOnly: (input, output) => input.op === 'read' || okOf(output) === false,
 
+  // Length-prefixed pairs: injective, and no escaping to pay for.
   hash(state) {
-    const keys = Object.keys(state);
-    if (keys.length === 0) return '{}';
-    if (keys.length > 1) keys.sort();
-    return JSON.stringify(keys.map((k) => [k, state[k]]));
+    let h = '';
+    for (const [k, v] of state) h += k.length + ':' + k + v.length + ':' + v;
+    return h;
   },
 
   describe(input, output) {
@@ -123,7 +136,6 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
 
   describeState(state, input) {
     if (input) return `${input.key} = ${show(get(state, input.key))}`;
-    const keys = Object.keys(state).sort();
-    return keys.length === 0 ? '(empty)' : keys.map((k) => `${k} = ${show(state[k])}`).join(', ');
+    return state.length === 0 ? '(empty)' : state.map(([k, v]) => `${k} = ${show(v)}`).join(', ');
   },
 };
