@@ -75,13 +75,11 @@ export class SimCluster {
   snapshotsRestored = 0;
   /**
    * For Scheduler.pendingReactions: admin asks settle real promises (client
-   * requests use callbacks) and their callers chain more; a node's runtime
-   * reports its own promise work (restarts, stops) through Env.settling.
+   * requests use callbacks), and their callers chain more. (The nodes'
+   * runtimes count their own promise work on the scheduler: Env.settling.)
    */
   pendingReactions(): PendingReactions {
-    if (this.#adminAsks > 0) return 'chained';
-    for (const n of this.nodes.values()) if (n.sim.settling > 0) return 'chained';
-    return 'none';
+    return this.#adminAsks > 0 ? 'chained' : 'none';
   }
   /** Sum of the slots' adminAsks (asked before every time advance). */
   #adminAsks = 0;

@@ -110,6 +110,8 @@ export class SimNode {
     this.up = false;
     this.paused = false;
     this.#held = [];
+    // Its promise work will never be waited for again.
+    this.#sched.unsettled -= this.#env.settlingCount;
     this.#env.dead = true;
     this.incarnation++;
   }
@@ -199,8 +201,11 @@ class NodeEnv implements Env {
   settling(p: PromiseLike<unknown>): void {
     if (this.dead) return;
     this.settlingCount++;
+    this.#sched.unsettled++;
     const settled = (): void => {
+      if (this.dead) return; // the crash took it off the scheduler's count
       this.settlingCount--;
+      this.#sched.unsettled--;
     };
     p.then(settled, settled);
   }

@@ -107,6 +107,11 @@ export class Scheduler {
    * for reactions nobody accounts for (e.g. the actor runtime's own).
    */
   pendingReactions: () => PendingReactions = () => 'chained';
+  /**
+   * Promise work reported through the nodes' Env.settling and not yet
+   * settled: while any is, real reactions are flushed before time moves.
+   */
+  unsettled = 0;
   #advancesSinceFlush = 0;
 
   get now(): number {
@@ -190,7 +195,7 @@ export class Scheduler {
       await flushRealMicrotasks();
       const queued = this.#immediate.length > 0;
       this.#runOne(() => {});
-      if (!queued || this.#stopped || this.failure !== undefined || this.pendingReactions() !== 'chained') return;
+      if (!queued || this.#stopped || this.failure !== undefined || (this.unsettled === 0 && this.pendingReactions() !== 'chained')) return;
     }
   }
 
@@ -207,7 +212,7 @@ export class Scheduler {
       if (next === undefined || next.time > until) break;
       if (next.time > this.#now) {
         // Let real promise reactions from this instant run before time moves on.
-        if (this.pendingReactions() === 'chained' || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
+        if (this.unsettled > 0 || this.pendingReactions() === 'chained' || ++this.#advancesSinceFlush >= FORCED_FLUSH_EVERY) {
           this.#advancesSinceFlush = 0;
           await this.#flushReactions();
           if (this.#stopped || this.failure !== undefined) break;

@@ -16,8 +16,8 @@ function world() {
   const sched = new Scheduler();
   const rng = new SeededRng(7);
   const node = new SimNode('n1', sched, new Buggify(7, rng.fork(), { enabled: false, siteShare: 0, fireProbability: 0 }), rng.fork());
-  // As in the simulator's cluster: flush real reactions only when the node reports some.
-  sched.pendingReactions = () => (node.settling > 0 ? 'chained' : 'none');
+  // Nothing but the node's own reports (Env.settling) makes the scheduler flush real reactions.
+  sched.pendingReactions = () => 'none';
   // Background traffic: the clock advances every millisecond.
   const tick = (): void => {
     sched.after(1, tick);
@@ -49,6 +49,7 @@ test('a crashed actor is restarted at the instant it crashed, with the clock mov
   );
   t.is(starts[1].at, 250, 'the restart ran in the crash instant, not at a later flush');
   t.is(node.settling, 0, 'no promise work left unsettled');
+  t.is(sched.unsettled, 0);
 });
 
 test('an async behaviour resumes in the instant its promise settles', async (t) => {
@@ -73,4 +74,22 @@ test('an async behaviour resumes in the instant its promise settles', async (t) 
     { n: 1, at: 300 },
     { n: 2, at: 300 },
   ]);
+});
+
+test('a crash takes its node’s unsettled promise work off the count', async (t) => {
+  const { sched, node, system } = world();
+  const ref = system.spawn(
+    setup<Msg>(() =>
+      // Never settles: the behaviour waits forever.
+      receive<Msg>(() => new Promise<undefined>(() => {})),
+    ),
+    'stuck',
+  );
+  sched.at(10, () => ref.tell({ type: 'slow', n: 1 }));
+  await sched.runUntil(20);
+  t.is(sched.unsettled, 1, 'the waiting behaviour is counted');
+  node.crash();
+  t.is(sched.unsettled, 0);
+  await sched.runUntil(3000);
+  t.is(sched.unsettled, 0);
 });
