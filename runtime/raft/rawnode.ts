@@ -32,6 +32,12 @@ import { Raft } from './raft.ts';
 import type { ProgressState } from './progress.ts';
 import { cloneConf } from './storage.ts';
 
+// Shared empties for Readys that carry no entries or reads: frozen, so a
+// reader that tried to add to one would fail loudly rather than corrupt the next.
+const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
+const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[];
+const NO_READS: ReadState[] = Object.freeze([]) as unknown as ReadState[];
+
 export interface PeerStatus {
   match: number;
   next: number;
@@ -222,50 +228,68 @@ export class RawNode {
   }
 
   ready(): Ready {
+    // Called for nearly every message a busy node handles: allocate only what
+    // this Ready carries (a fresh [] plus a push costs a 17-slot backing store).
     const r = this.raft;
-    const committedEntries: Entry[] = r.log.nextEnts();
-    let messages = r.msgs;
+    const log = r.log;
+    const committedEntries: Entry[] = log.hasNextEnts() ? log.nextEnts() : NO_ENTRIES;
+    // The Ready takes the outbox (raft starts a new one); an empty outbox stays
+    // raft's, so the Ready gets the shared empty instead.
+    let messages = r.msgs.length > 0 ? r.msgs : NO_MESSAGES;
     let earlyCount = 0;
     if (messages.length > 0 && this.#earlyAllowed()) {
       // Early messages first (stable order within each class).
-      const early: Message[] = [];
-      const late: Message[] = [];
-      for (const m of messages) (isEarly(m) ? early : late).push(m);
-      earlyCount = early.length;
-      if (late.length > 0 && earlyCount > 0) messages = early.concat(late);
+      let late = 0;
+      for (let i = 0; i < messages.length; i++) if (!isEarly(messages[i])) late++;
+      earlyCount = messages.length - late;
+      if (late > 0 && earlyCount > 0) {
+        const ordered: Message[] = [];
+        for (const m of messages) if (isEarly(m)) ordered.push(m);
+        for (const m of messages) if (!isEarly(m)) ordered.push(m);
+        messages = ordered;
+      }
     }
+    // One shape for every Ready (fields set or not), so its readers stay monomorphic.
     const rd: Ready = {
-      entries: r.log.unstableEntries(),
+      softState: undefined,
+      hardState: undefined,
+      entries: log.unstable.entries.length > 0 ? log.unstableEntries() : NO_ENTRIES,
+      snapshot: undefined,
       committedEntries,
       messages,
       earlyCount,
-      readStates: [],
+      readStates: NO_READS,
       mustSync: false,
     };
-    r.msgs = [];
-    const soft = this.#softState();
-    if (soft.lead !== this.#prevSoft.lead || soft.role !== this.#prevSoft.role) {
-      rd.softState = soft;
-      this.#prevSoft = soft;
+    if (r.msgs.length > 0) r.msgs = [];
+    const prevSoft = this.#prevSoft;
+    if (r.lead !== prevSoft.lead || r.role !== prevSoft.role) {
+      rd.softState = this.#softState();
+      this.#prevSoft = rd.softState;
     }
-    const hard = { term: r.term, vote: r.vote, commit: r.log.committed };
-    if (hard.term !== this.#prevHard.term || hard.vote !== this.#prevHard.vote || hard.commit !== this.#prevHard.commit) {
-      rd.hardState = hard;
+    const prev = this.#prevHard;
+    const termOrVote = r.term !== prev.term || r.vote !== prev.vote;
+    if (termOrVote || log.committed !== prev.commit) {
+      rd.hardState = { term: r.term, vote: r.vote, commit: log.committed };
+      this.#prevHard = rd.hardState;
     }
-    if (r.log.unstable.snapshot) rd.snapshot = r.log.unstable.snapshot;
-    rd.mustSync = hard.term !== this.#prevHard.term || hard.vote !== this.#prevHard.vote || rd.entries.length > 0 || rd.snapshot !== undefined;
-    this.#prevHard = hard;
+    if (log.unstable.snapshot) rd.snapshot = log.unstable.snapshot;
+    rd.mustSync = termOrVote || rd.entries.length > 0 || rd.snapshot !== undefined;
 
     // Reads whose index is covered once this Ready's committed entries are
     // applied can be served right after step 3 of the host loop.
-    let appliedAfter = r.log.applied;
-    if (rd.snapshot) appliedAfter = Math.max(appliedAfter, rd.snapshot.meta.index);
-    if (committedEntries.length > 0) appliedAfter = committedEntries[committedEntries.length - 1].index;
-    const keep: ReadState[] = [];
-    for (const rs of r.readStates) (rs.index <= appliedAfter ? rd.readStates : keep).push(rs);
-    r.readStates = keep;
+    if (r.readStates.length > 0) {
+      let appliedAfter = log.applied;
+      if (rd.snapshot) appliedAfter = Math.max(appliedAfter, rd.snapshot.meta.index);
+      if (committedEntries.length > 0) appliedAfter = committedEntries[committedEntries.length - 1].index;
+      const now: ReadState[] = [];
+      const keep: ReadState[] = [];
+      for (const rs of r.readStates) (rs.index <= appliedAfter ? now : keep).push(rs);
+      r.readStates = keep;
+      if (now.length > 0) rd.readStates = now;
+    }
 
-    this.#confQueue = [];
+    if (this.#confQueue.length > 0) this.#confQueue = [];
     for (const e of committedEntries) if (e.type === 'conf') this.#confQueue.push(cloneConf(r.conf.at(e.index)));
     return rd;
   }
@@ -288,7 +312,7 @@ export class RawNode {
       // The leader's own copy is durable now: count it toward the quorum.
       this.raft.selfAck(last.index, last.term);
     }
-    this.#confQueue = [];
+    if (this.#confQueue.length > 0) this.#confQueue = [];
   }
 
   status(): Status {
