@@ -206,11 +206,18 @@ export class SimCluster {
   }
 
   #onWire(slot: NodeSlot, from: string, w: Wire): void {
-    const host = slot.host;
-    if (host === undefined) return;
-    if (w.type === 'raft') {
-      slot.router!.deliver(w.group, w.msg);
-    } else if (w.type === 'req') {
+    if (slot.host === undefined) return;
+    if (w.type === 'raft') slot.router!.deliver(w.group, w.msg);
+    else if (w.type === 'req') this.#onRequest(slot, from, w);
+  }
+
+  /**
+   * A client request. (Apart from #onWire: the closures here capture the
+   * parameters, which would make every Raft frame pay for a context.)
+   */
+  #onRequest(slot: NodeSlot, from: string, w: Extract<Wire, { type: 'req' }>): void {
+    const host = slot.host!;
+    {
       const net = this.#d.net;
       const id = slot.id;
       const inc = slot.sim.incarnation;

@@ -94,8 +94,12 @@ export class Scheduler {
   #now = 0;
   #seq = 0;
   #heap = new EventHeap();
-  #immediate: EventFn[] = [];
+  // The immediate queue: slots [head, count) are waiting. Slots are reused,
+  // never truncated: `length = 0` would free the backing store and the next
+  // push would allocate a new one, for nearly every event.
+  #immediate: (EventFn | undefined)[] = [];
   #immediateHead = 0;
+  #immediateCount = 0;
   #stopped = false;
   /** Events executed so far (a cheap progress / cost counter). */
   eventsRun = 0;
@@ -151,7 +155,7 @@ export class Scheduler {
   }
 
   queueImmediate(fn: EventFn): void {
-    this.#immediate.push(fn);
+    this.#immediate[this.#immediateCount++] = fn;
   }
 
   /** Make `run` return after the current event. */
@@ -168,8 +172,9 @@ export class Scheduler {
       fn();
       this.#drainImmediate();
     } catch (err) {
-      this.#immediate.length = 0;
+      this.#immediate.fill(undefined, this.#immediateHead, this.#immediateCount);
       this.#immediateHead = 0;
+      this.#immediateCount = 0;
       this.failure ??= err instanceof Error ? err : new Error(String(err));
       this.#stopped = true;
     }
@@ -177,12 +182,14 @@ export class Scheduler {
 
   #drainImmediate(): void {
     const q = this.#immediate;
-    while (this.#immediateHead < q.length) {
-      const fn = q[this.#immediateHead++];
+    while (this.#immediateHead < this.#immediateCount) {
+      const i = this.#immediateHead++;
+      const fn = q[i]!;
+      q[i] = undefined;
       fn();
     }
-    q.length = 0;
     this.#immediateHead = 0;
+    this.#immediateCount = 0;
   }
 
   /**
@@ -193,7 +200,7 @@ export class Scheduler {
   async #flushReactions(): Promise<void> {
     for (let round = 0; round < MAX_FLUSH_ROUNDS; round++) {
       await flushRealMicrotasks();
-      const queued = this.#immediate.length > 0;
+      const queued = this.#immediateCount > 0;
       this.#runOne(() => {});
       if (!queued || this.#stopped || this.failure !== undefined || (this.unsettled === 0 && this.pendingReactions() !== 'chained')) return;
     }
