@@ -119,7 +119,8 @@ export class ConfHistory {
     const before = this.current();
     const from = written[0].index;
     const n = this.records.length;
-    this.records = this.records.filter((r) => r.index < from);
+    // Records are in index order: only a write over a recorded index truncates (rare; skip the copy otherwise).
+    if (n > 0 && this.records[n - 1].index >= from) this.records = this.records.filter((r) => r.index < from);
     let changed = this.records.length !== n;
     for (const e of written) {
       if (e.type !== 'conf') continue;

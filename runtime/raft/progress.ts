@@ -213,13 +213,13 @@ export class ProgressTracker {
   committed(): number {
     const n = this.voters.size;
     if (n === 0) return 0;
-    // Hot (every append response): no intermediate arrays, insertion sort (descending).
+    // Hot (every append response): no intermediate arrays, insertion sort
+    // (descending) into a reused buffer (never truncated: that frees its store).
     const m = this.#matchBuf;
-    m.length = 0;
+    let count = 0;
     for (const id of this.voters) {
       const v = this.progress.get(id)?.match ?? 0;
-      let j = m.length;
-      m.push(v);
+      let j = count++;
       while (j > 0 && m[j - 1] < v) {
         m[j] = m[j - 1];
         j--;

@@ -213,7 +213,9 @@ export class RawNode {
   }
 
   #readyReads(upTo: number): boolean {
-    return this.raft.readStates.some((rs) => rs.index <= upTo);
+    const rs = this.raft.readStates;
+    for (let i = 0; i < rs.length; i++) if (rs[i].index <= upTo) return true;
+    return false;
   }
 
   hasReady(): boolean {
