@@ -1,32 +1,37 @@
 // Simulator speed: simulated seconds per wall-clock second for a 5-node Raft
 // cluster under steady write load (no faults), trace off — the sweep setting.
 //   node bench/sim.ts [simSeconds] [seeds] [clients] [thinkMs] [tickMs]
-// Defaults: 4 clients, 20 ms think time (~130 ops and ~105 writes+cas per
-// simulated second) and etcd's default timing: a 100 ms tick, heartbeat every
-// tick, election timeout 10 ticks (1 s). Finer ticks (e.g. 10 ms with heartbeat
-// 10 / election 100 ticks) keep the same timing at 10x the tick events.
+// With no more than [simSeconds] [seeds] it runs the scenario users run,
+// fixtures/scenarios/steady-writes.ts: 4 clients, 20 ms think time (~130 ops
+// and ~105 writes+cas per simulated second) and etcd's default timing — a
+// 100 ms tick, heartbeat every tick, election timeout 10 ticks (1 s). Finer
+// ticks (e.g. 10 ms) keep the same timing at 10x the tick events.
 //
 // Besides wall time it reports CPU time (on a shared machine wall time also
 // measures the neighbours), and the figure without the first seed: that one
-// also pays for loading and JIT warm-up, which a long sweep amortises.
+// also pays for JIT warm-up, which a long sweep amortises.
 import { defineScenario } from '../runtime/sim/scenario.ts';
 import { runScenario } from '../runtime/sim/run.ts';
+import steadyWrites from '../fixtures/scenarios/steady-writes.ts';
 
 const simSeconds = Number(process.argv[2] ?? 20);
 const seeds = Number(process.argv[3] ?? 3);
+const custom = process.argv.length > 4;
 /** Clients; each issues one operation at a time with ~thinkMs between them. */
-const clients = Number(process.argv[4] ?? 4);
-const thinkMs = Number(process.argv[5] ?? 20);
-const tickMs = Number(process.argv[6] ?? 100);
+const clients = Number(process.argv[4] ?? steadyWrites.workload.clients);
+const thinkMs = Number(process.argv[5] ?? steadyWrites.workload.thinkMs);
+const tickMs = Number(process.argv[6] ?? steadyWrites.cluster.tickMs);
 const ticksPerSecond = 1000 / tickMs;
-const steady = defineScenario({
-  name: 'bench-steady-writes',
-  // Heartbeat every 100 ms, election timeout 1 s, whatever the tick.
-  cluster: { nodes: 5, tickMs, electionTicks: ticksPerSecond, heartbeatTicks: ticksPerSecond / 10, snapshotEvery: 500 },
-  workload: { clients, keys: 16, opTimeoutMs: 1000, thinkMs, mix: { read: 0.2, write: 0.7, cas: 0.1 } },
-  buggify: false,
-  durationMs: simSeconds * 1000,
-});
+const steady = custom
+  ? defineScenario({
+      name: 'bench-steady-writes',
+      // Heartbeat every 100 ms, election timeout 1 s, whatever the tick.
+      cluster: { nodes: 5, tickMs, electionTicks: ticksPerSecond, heartbeatTicks: ticksPerSecond / 10, snapshotEvery: 500 },
+      workload: { clients, keys: 16, opTimeoutMs: 1000, thinkMs, mix: { read: 0.2, write: 0.7, cas: 0.1 } },
+      buggify: false,
+      durationMs: simSeconds * 1000,
+    })
+  : { ...steadyWrites, durationMs: simSeconds * 1000 };
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
