@@ -55,6 +55,29 @@ class EventHeap {
     }
     a[i] = e;
   }
+  /** Drop cancelled events (fn === null) and restore the heap order: O(n). */
+  removeCancelled(): void {
+    const a = this.#a.filter((e) => e.fn !== null);
+    this.#a = a;
+    for (let i = (a.length >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+  #siftDown(i: number): void {
+    const a = this.#a;
+    const n = a.length;
+    const e = a[i];
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      if (r < n && (a[r].time < a[l].time || (a[r].time === a[l].time && a[r].seq < a[l].seq))) c = r;
+      const ce = a[c];
+      if (e.time < ce.time || (e.time === ce.time && e.seq < ce.seq)) break;
+      a[i] = ce;
+      i = c;
+    }
+    a[i] = e;
+  }
   pop(): SimEvent | undefined {
     const a = this.#a;
     const top = a[0];
@@ -140,8 +163,19 @@ export class Scheduler {
    * timeouts, one per client request.
    */
   cancel(e: SimEvent): void {
+    if (e.fn === null) return;
     e.fn = null;
+    // Most cancelled timers (ask timeouts) would sit in the heap for a second
+    // or more, making every push and pop deeper: sweep them out once they are
+    // half of it.
+    if (++this.#cancelled * 2 > this.#heap.size + 64) {
+      this.#heap.removeCancelled();
+      this.#cancelled = 0;
+    }
   }
+
+  /** Cancelled events still in the heap. */
+  #cancelled = 0;
 
   /** The earliest live event, dropping cancelled ones on the way. */
   #peekLive(): SimEvent | undefined {
@@ -149,6 +183,7 @@ export class Scheduler {
     let next = heap.peek();
     while (next !== undefined && next.fn === null) {
       heap.pop();
+      this.#cancelled--;
       next = heap.peek();
     }
     return next;
@@ -231,7 +266,9 @@ export class Scheduler {
       }
       this.#heap.pop();
       this.eventsRun++;
-      this.#runOne(next.fn!);
+      const fn = next.fn!;
+      next.fn = null; // ran: a later cancel() is a no-op
+      this.#runOne(fn);
     }
     await flushRealMicrotasks();
     this.#runOne(() => {});
