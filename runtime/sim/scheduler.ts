@@ -83,20 +83,8 @@ class EventHeap {
     const top = a[0];
     const last = a.pop();
     if (a.length === 0 || last === undefined) return top;
-    let i = 0;
-    const n = a.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l;
-      if (r < n && (a[r].time < a[l].time || (a[r].time === a[l].time && a[r].seq < a[l].seq))) c = r;
-      const ce = a[c];
-      if (last.time < ce.time || (last.time === ce.time && last.seq < ce.seq)) break;
-      a[i] = ce;
-      i = c;
-    }
-    a[i] = last;
+    a[0] = last;
+    this.#siftDown(0);
     return top;
   }
 }
