@@ -18,20 +18,15 @@ function mix(x: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let w = 0; w < a.length; w++) if (a[w] !== b[w]) return false;
-  return true;
-}
-
-/** Is a ⊆ b? */
-function isSubset(a: Uint32Array, b: Uint32Array): boolean {
-  for (let w = 0; w < a.length; w++) if ((a[w] & ~b[w]) !== 0) return false;
-  return true;
-}
-
+/**
+ * An entered configuration: its state hash and, at `off` in the pool, a copy
+ * of its required bits followed by its optional bits. Entries with the same
+ * Zobrist key form a list (almost always of one).
+ */
 interface Seen {
-  required: Uint32Array;
-  optional: Uint32Array;
+  stateHash: string;
+  off: number;
+  next: Seen | undefined;
 }
 
 export class LinearizedSet {
@@ -45,7 +40,12 @@ export class LinearizedSet {
   readonly #zHi: Uint32Array;
   #hLo = 0;
   #hHi = 0;
-  readonly #entered = new Map<number, Map<string, Seen[]>>();
+  readonly #entered = new Map<number, Seen>();
+  // Bit copies of entered configurations, back to back: one growing buffer
+  // instead of two typed arrays per configuration (their allocation made
+  // entering cost more than the rest of a search step on long histories).
+  #pool = new Uint32Array(4096);
+  #poolUsed = 0;
 
   constructor(optional: readonly boolean[]) {
     const n = optional.length;
@@ -86,22 +86,53 @@ export class LinearizedSet {
    */
   enter(stateHash: string): boolean {
     const key = this.#hHi * 4294967296 + this.#hLo;
-    let byState = this.#entered.get(key);
-    if (!byState) this.#entered.set(key, (byState = new Map()));
-    let list = byState.get(stateHash);
-    if (!list) byState.set(stateHash, (list = []));
-    let subsumed = 0;
-    for (const seen of list) {
-      if (!sameBits(seen.required, this.#required)) continue;
-      if (isSubset(seen.optional, this.#optional)) return false;
-      if (isSubset(this.#optional, seen.optional)) subsumed++;
+    const req = this.#required;
+    const opt = this.#optional;
+    const rw = req.length;
+    const ow = opt.length;
+    const head = this.#entered.get(key);
+    let prev: Seen | undefined;
+    for (let seen = head; seen !== undefined; seen = seen.next) {
+      if (seen.stateHash === stateHash && this.#sameRequired(seen.off)) {
+        if (this.#optionalSubset(seen.off + rw, opt, false)) return false;
+        if (this.#optionalSubset(seen.off + rw, opt, true)) {
+          // The new configuration subsumes this one: drop it, keeping lists short.
+          if (prev === undefined) this.#entered.set(key, seen.next!);
+          else prev.next = seen.next;
+          if (prev === undefined && seen.next === undefined) this.#entered.delete(key);
+          continue;
+        }
+      }
+      prev = seen;
     }
-    if (subsumed > 0) {
-      // Drop entries the new one subsumes, keeping lists short.
-      const kept = list.filter((x) => !(sameBits(x.required, this.#required) && isSubset(this.#optional, x.optional)));
-      byState.set(stateHash, (list = kept));
+    if (this.#poolUsed + rw + ow > this.#pool.length) {
+      const bigger = new Uint32Array(Math.max(this.#pool.length * 2, this.#poolUsed + rw + ow));
+      bigger.set(this.#pool.subarray(0, this.#poolUsed));
+      this.#pool = bigger;
     }
-    list.push({ required: this.#required.slice(), optional: this.#optional.slice() });
+    const off = this.#poolUsed;
+    this.#pool.set(req, off);
+    this.#pool.set(opt, off + rw);
+    this.#poolUsed += rw + ow;
+    this.#entered.set(key, { stateHash, off, next: this.#entered.get(key) });
+    return true;
+  }
+
+  #sameRequired(off: number): boolean {
+    const pool = this.#pool;
+    const req = this.#required;
+    for (let w = 0; w < req.length; w++) if (pool[off + w] !== req[w]) return false;
+    return true;
+  }
+
+  /** !reverse: is the pooled optional set at `off` a subset of `opt`? reverse: is `opt` a subset of it? */
+  #optionalSubset(off: number, opt: Uint32Array, reverse: boolean): boolean {
+    const pool = this.#pool;
+    for (let w = 0; w < opt.length; w++) {
+      const a = reverse ? opt[w] : pool[off + w];
+      const b = reverse ? pool[off + w] : opt[w];
+      if ((a & ~b) !== 0) return false;
+    }
     return true;
   }
 }
