@@ -1,7 +1,7 @@
 // `acp sim` as a real child process.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,6 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'acp-sim-test-'));
 // Written at run time: a file with a syntax error cannot live in the type-checked tree.
 const syntaxError = join(dir, 'syntax-error.ts');
 writeFileSync(syntaxError, "export default defineScenario({ name: 'broken', cluster: { nodes: 3 } ]);\n");
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 test('single seed with a trace', (t) => {
   const trace = join(dir, 'one.jsonl');

@@ -2,12 +2,14 @@
 // and the soak target take — sized so all of test/sim stays near two minutes.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 test('nemesis sweep: 8 seeds on 2 workers all pass', (t) => {
-  const json = join(mkdtempSync(join(tmpdir(), 'acp-sweep-')), 'sweep.json');
+  const dir = mkdtempSync(join(tmpdir(), 'acp-sweep-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const json = join(dir, 'sweep.json');
   const r = spawnSync(
     process.execPath,
     ['cli/acp.ts', 'sim', 'fixtures/scenarios/nemesis-soak.ts', '--seeds', '101..108', '--workers', '2', '--duration', '6000', '--json', json],

@@ -6,7 +6,7 @@
 // the ava worker exits), so ava exits by itself.
 import type { ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,9 +70,10 @@ const SLOT_DIR = join(tmpdir(), `acp-e2e-slots-${process.getuid?.() ?? 0}`);
 const SLOTS = Math.max(1, Number(process.env.ACP_E2E_SLOTS ?? 2));
 
 export async function acquireSlot(timeoutMs = 600_000): Promise<() => void> {
-  mkdirSync(SLOT_DIR, { recursive: true, mode: 0o700 });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // Every round: the last holder removes the directory when it leaves.
+    mkdirSync(SLOT_DIR, { recursive: true, mode: 0o700 });
     for (let i = 0; i < SLOTS; i++) {
       const f = join(SLOT_DIR, `slot-${i}`);
       try {
@@ -82,6 +83,12 @@ export async function acquireSlot(timeoutMs = 600_000): Promise<() => void> {
           if (!held) return;
           held = false;
           rmSync(f, { force: true });
+          // Leave no directory behind; fails harmlessly while another slot is held.
+          try {
+            rmdirSync(SLOT_DIR);
+          } catch {
+            // not empty, or gone already
+          }
         };
       } catch {
         // taken: by a live process?
