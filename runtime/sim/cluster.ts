@@ -18,7 +18,7 @@ import type { RaftInvariants } from './invariants.ts';
 import type { SimNetwork } from './network.ts';
 import { SimNode } from './node.ts';
 import type { Scenario } from './scenario.ts';
-import type { PendingReactions, Scheduler } from './scheduler.ts';
+import type { Scheduler } from './scheduler.ts';
 import { SimDurableLog } from './sim-durable-log.ts';
 import type { Trace } from './trace.ts';
 
@@ -47,8 +47,6 @@ export interface NodeSlot {
   /** Crash this node the next time it persists a snapshot sent by the leader (then reboot it after this many ms); undefined = off. */
   crashOnSnapshotInstall: number | undefined;
   crashes: number;
-  /** Admin asks into this incarnation's system not yet settled (their callers chain further promises). */
-  adminAsks: number;
   /** Settles admin asks into this incarnation when it crashes. */
   onCrash: Set<(r: AdminResponse) => void>;
 }
@@ -73,16 +71,6 @@ export class SimCluster {
   snapshotInstallCrashes = 0;
   snapshotsTaken = 0;
   snapshotsRestored = 0;
-  /**
-   * For Scheduler.pendingReactions: admin asks settle real promises (client
-   * requests use callbacks), and their callers chain more. (The nodes'
-   * runtimes count their own promise work on the scheduler: Env.settling.)
-   */
-  pendingReactions(): PendingReactions {
-    return this.#adminAsks > 0 ? 'chained' : 'none';
-  }
-  /** Sum of the slots' adminAsks (asked before every time advance). */
-  #adminAsks = 0;
 
   constructor(d: ClusterDeps) {
     this.#d = d;
@@ -147,7 +135,6 @@ export class SimCluster {
         view: undefined,
         crashOnSnapshotInstall: undefined,
         crashes: 0,
-        adminAsks: 0,
         onCrash: new Set(),
       };
       this.nodes.set(id, slot);
@@ -251,9 +238,6 @@ export class SimCluster {
 
   crash(id: string): void {
     const slot = this.nodes.get(id)!;
-    // Asks into the dead system never settle: stop counting them.
-    this.#adminAsks -= slot.adminAsks;
-    slot.adminAsks = 0;
     for (const f of [...slot.onCrash]) f({ ok: false, error: `${id} crashed` });
     slot.onCrash.clear();
     slot.sim.crash();
@@ -315,9 +299,6 @@ export class SimCluster {
     const slot = this.nodes.get(id);
     const host = slot?.host;
     if (slot === undefined || host === undefined) return Promise.resolve({ ok: false, error: `${id} is down` });
-    const inc = slot.sim.incarnation;
-    slot.adminAsks++;
-    this.#adminAsks++;
     // An ask into a system that crashes never settles (its timeout timer dies
     // with the node): settle it on the crash, or the caller would wait forever.
     let onCrash!: (r: AdminResponse) => void;
@@ -326,12 +307,6 @@ export class SimCluster {
     const asked = host
       .ask<AdminResponse>((replyTo) => ({ type: 'admin', req, replyTo }), { timeoutMs })
       .catch((err: Error) => ({ ok: false as const, error: err.message }));
-    return Promise.race([asked, crashed]).finally(() => {
-      slot.onCrash.delete(onCrash);
-      if (slot.sim.incarnation === inc) {
-        slot.adminAsks--;
-        this.#adminAsks--;
-      }
-    });
+    return Promise.race([asked, crashed]).finally(() => slot.onCrash.delete(onCrash));
   }
 }

@@ -12,8 +12,10 @@
 // Real promises: actor code may use real Promises (ask). Their reactions run in
 // the real microtask queue, which we cannot see into. Before virtual time
 // advances we let them run, so a promise settled at time t is observed at time
-// t: a complete flush (one setImmediate, a whole event-loop turn) whenever the
-// owner's `pendingReactions()` says some may be waiting. Flushing depends only
+// t: a complete flush (one setImmediate, a whole event-loop turn) while the
+// nodes report promise work unsettled (`unsettled`, counted through
+// Env.settling) or the owner's `pendingReactions()` says some may be waiting,
+// and otherwise every FORCED_FLUSH_EVERY time steps. Flushing depends only
 // on the event sequence, never on wall-clock time, so runs stay deterministic.
 
 export type EventFn = () => void;
@@ -117,9 +119,9 @@ export class Scheduler {
   /** Set by the first exception escaping an event: the run stops and reports it. */
   failure: Error | undefined;
   /**
-   * What real promise reactions may be waiting (e.g. asks in flight). A
-   * complete flush still happens at least every FORCED_FLUSH_EVERY advances,
-   * for reactions nobody accounts for (e.g. the actor runtime's own).
+   * Real promise reactions the owner knows may be waiting, besides the nodes'
+   * own (`unsettled`). The default assumes some always may; the simulator's
+   * run sets 'none', since all of its promises are the nodes'.
    */
   pendingReactions: () => PendingReactions = () => 'chained';
   /**
