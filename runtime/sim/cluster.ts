@@ -204,33 +204,31 @@ export class SimCluster {
    */
   #onRequest(slot: NodeSlot, from: string, w: Extract<Wire, { type: 'req' }>): void {
     const host = slot.host!;
-    {
-      const net = this.#d.net;
-      const id = slot.id;
-      const inc = slot.sim.incarnation;
-      const req = w.req;
-      const sm = slot.sm!;
-      const rt = slot.system!.rt;
-      const timeoutMs = this.#d.scenario.workload.opTimeoutMs;
-      const answer = (res: ClientResponse): void => {
-        // A reply computed before a crash must not leave the machine after it.
-        if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: req.id, res });
-      };
-      // The client sees no reply to a failed ask: it times out, as behind a real network.
-      const failed = (): void => {};
-      // KV over the generic host: write/cas are proposals; a read is a ReadIndex barrier, then a local get.
-      // Callback asks: the answer leaves in the same virtual instant, with no real promise in between.
-      if (req.op === 'read') {
-        rt.askWith<ReadResponse>(host, (replyTo) => ({ type: 'read', replyTo }), timeoutMs, (r) => answer('error' in r ? r : { value: sm.get(req.key) }), failed);
-      } else {
-        rt.askWith<ProposeResponse<KvResult | undefined>>(
-          host,
-          (replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }),
-          timeoutMs,
-          (r) => answer('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }),
-          failed,
-        );
-      }
+    const net = this.#d.net;
+    const id = slot.id;
+    const inc = slot.sim.incarnation;
+    const req = w.req;
+    const sm = slot.sm!;
+    const rt = slot.system!.rt;
+    const timeoutMs = this.#d.scenario.workload.opTimeoutMs;
+    const answer = (res: ClientResponse): void => {
+      // A reply computed before a crash must not leave the machine after it.
+      if (slot.sim.up && slot.sim.incarnation === inc) net.send(id, from, { type: 'resp', id: req.id, res });
+    };
+    // The client sees no reply to a failed ask: it times out, as behind a real network.
+    const failed = (): void => {};
+    // KV over the generic host: write/cas are proposals; a read is a ReadIndex barrier, then a local get.
+    // Callback asks: the answer leaves in the same virtual instant, with no real promise in between.
+    if (req.op === 'read') {
+      rt.askWith<ReadResponse>(host, (replyTo) => ({ type: 'read', replyTo }), timeoutMs, (r) => answer('error' in r ? r : { value: sm.get(req.key) }), failed);
+    } else {
+      rt.askWith<ProposeResponse<KvResult | undefined>>(
+        host,
+        (replyTo) => ({ type: 'propose', data: encodeCommand(req), replyTo }),
+        timeoutMs,
+        (r) => answer('error' in r ? r : r.result ?? { error: 'indeterminate', message: 'stale duplicate' }),
+        failed,
+      );
     }
   }
 
