@@ -97,9 +97,9 @@ export class LinearizedSet {
         if (this.#optionalSubset(seen.off + rw, opt, false)) return false;
         if (this.#optionalSubset(seen.off + rw, opt, true)) {
           // The new configuration subsumes this one: drop it, keeping lists short.
-          if (prev === undefined) this.#entered.set(key, seen.next!);
-          else prev.next = seen.next;
-          if (prev === undefined && seen.next === undefined) this.#entered.delete(key);
+          if (prev !== undefined) prev.next = seen.next;
+          else if (seen.next !== undefined) this.#entered.set(key, seen.next);
+          else this.#entered.delete(key);
           continue;
         }
       }
