@@ -233,6 +233,18 @@ export class Cell implements ActorContext<unknown> {
     );
   }
 
+  ask<T, R>(target: ActorRef<T>, make: (replyTo: ReplyTo<R>) => T, timeoutMs: number, map: (r: { ok: true; value: R } | { ok: false; error: Error }) => unknown): void {
+    const inc = this.incarnation;
+    this.rt.askWith<R>(
+      target as unknown as RefData,
+      make as (r: ReplyTo<R>) => unknown,
+      timeoutMs,
+      // askWith may answer inside the target's turn (in-thread): hand the result on as a message.
+      (value) => this.#selfIfSame(inc, () => map({ ok: true, value })),
+      (error) => this.#selfIfSame(inc, () => map({ ok: false, error })),
+    );
+  }
+
   #selfIfSame(inc: number, build: () => unknown): void {
     // A result that arrives after a restart belongs to the old incarnation: drop it.
     if (this.status !== 'running' || inc !== this.incarnation) return;
