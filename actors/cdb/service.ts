@@ -212,7 +212,9 @@ class CdbService {
       case 'meta':
         return ctx.reply(replyTo, { ok: true, view: this.#meta.view(objectKey(req.type, req.id), Math.floor(ctx.now())) });
       case 'watch':
-        return ctx.reply(replyTo, { ok: false, code: 'invalid', message: 'watch is a stream: use the watch method' });
+        // A one-shot read of the retained change history (never held open: live changes are
+        // pushed through the `watch` stream).
+        return ctx.reply(replyTo, { ok: true, ...this.#store.changesSince(req.fromRevision, filterOf(req), req.limit ?? 1000) });
     }
   }
 

@@ -12,6 +12,8 @@ export interface MonitorStatus {
   term: number;
   score: number | undefined;
   findings: number;
+  /** The findings' ids ("code:objectKey"), critical first. */
+  findingIds?: string[];
   published: number;
   rejected: number;
   activeAlarms: number;

@@ -211,7 +211,7 @@ class MonitorService {
     const now = Math.floor(this.#ctx.now());
     const lead = this.#lead === '' ? undefined : this.#lead;
     const tick = this.#core.tick({ objects: [...this.#objects.values()], views: this.#views, now, leader: lead, term: this.#term, ledgerActive: this.#ledger.active() });
-    this.#last = { ...this.#last, primary: lead, term: this.#term, score: tick.health.score, findings: tick.health.findings.length };
+    this.#last = { ...this.#last, primary: lead, term: this.#term, score: tick.health.score, findings: tick.health.findings.length, findingIds: tick.health.findings.map((f) => f.id) };
     const node = this.#a.node;
     this.#cdb?.tell(
       report(objectKey('service', `${node}-monitor`), {
