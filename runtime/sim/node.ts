@@ -7,6 +7,14 @@ import type { Rng } from '../env/random.ts';
 import type { Buggify } from './buggify.ts';
 import type { Scheduler, EventFn, SimEvent } from './scheduler.ts';
 
+/**
+ * Where every simulated wall clock starts (2026-01-01T00:00:00Z): a node's clock
+ * reads like a real one, so a skewed or stepped-back clock never goes below zero
+ * (a negative reading is no wall clock, and the schemas of what nodes publish
+ * rightly refuse it).
+ */
+export const SIM_EPOCH_MS = 1_767_225_600_000;
+
 export class SimNode {
   readonly id: string;
   #sched: Scheduler;
@@ -19,7 +27,7 @@ export class SimNode {
   /** Events that came due while paused, in order; replayed on resume. */
   #held: EventFn[] = [];
   // Clock: local = base + (virtual - anchor) * (1 + drift).
-  #clockBase = 0;
+  #clockBase = SIM_EPOCH_MS;
   #clockAnchor = 0;
   #drift = 0;
   #env: NodeEnv;
@@ -48,7 +56,7 @@ export class SimNode {
 
   /** Local clock reading minus virtual time: how wrong this node's clock is. */
   get skew(): number {
-    return this.localNow() - this.#sched.now;
+    return this.localNow() - SIM_EPOCH_MS - this.#sched.now;
   }
 
   #reanchor(): void {

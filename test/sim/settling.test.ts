@@ -7,7 +7,7 @@ import test from 'ava';
 import { ActorSystem, receive, setup } from '../../runtime/actor/index.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
 import { Buggify } from '../../runtime/sim/buggify.ts';
-import { SimNode } from '../../runtime/sim/node.ts';
+import { SimNode, SIM_EPOCH_MS } from '../../runtime/sim/node.ts';
 import { Scheduler } from '../../runtime/sim/scheduler.ts';
 
 type Msg = { type: 'boom' } | { type: 'slow'; n: number };
@@ -32,7 +32,7 @@ test('a crashed actor is restarted at the instant it crashed, with the clock mov
   const starts: { incarnation: number; at: number }[] = [];
   const ref = system.spawn(
     setup<Msg>((ctx) => {
-      starts.push({ incarnation: ctx.incarnation, at: ctx.now() });
+      starts.push({ incarnation: ctx.incarnation, at: ctx.now() - SIM_EPOCH_MS });
       return receive<Msg>((_c, m) => {
         if (m.type === 'boom') throw new Error('boom');
       });
@@ -60,7 +60,7 @@ test('an async behaviour resumes in the instant its promise settles', async (t) 
       receive<Msg>(async (_c, m) => {
         if (m.type !== 'slow') return;
         for (let i = 0; i < 3; i++) await Promise.resolve();
-        done.push({ n: m.n, at: ctx.now() });
+        done.push({ n: m.n, at: ctx.now() - SIM_EPOCH_MS });
       }),
     ),
     'async',
