@@ -101,7 +101,7 @@ test('wrong API key is rejected; keys never appear in logs', async (t) => {
   t.is(err?.message, 'API key rejected');
   await t.throwsAsync(callLocal(f.dir, 'status', {}, { apiKey: '', log: f.clientLog }), { message: 'API key rejected' });
   await callLocal(f.dir, 'echo', { text: 'x' }, { apiKey: f.key, log: f.clientLog });
-  t.truthy(f.log.find((l) => l.msg === 'control socket: API key rejected'));
+  t.truthy(f.log.find((l) => l.msg === 'control socket: refused handshake' && l.fields?.reason === 'API key rejected'));
   const all = f.log.text() + f.clientLog.text();
   t.false(all.includes(f.key), 'the real key is not logged');
   t.false(all.includes(wrong), 'the presented key is not logged');
