@@ -152,9 +152,13 @@ export class ListenerGate<S extends object> {
     this.#auth.delete(s);
   }
 
-  /** The OS-level backstop refused a connection before the gate saw it: counted as `full`. */
-  dropped(): void {
-    this.#count('full');
+  /**
+   * Count a refusal the listener learned of after the connection was gone
+   * (the OS-level backstop dropped it before the gate saw it: `full`; a TLS
+   * failure reported after the socket closed).
+   */
+  countRefusal(reason: RefuseReason): void {
+    this.#count(reason);
   }
 
   isPending(s: S): boolean {

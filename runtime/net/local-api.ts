@@ -295,7 +295,7 @@ export class LocalApiServer {
     server.on('error', (e: Error) => this.#log.debug('control socket: connection error', { error: clip(e.message) }));
     if (server.server) {
       server.server.on('drop', () => {
-        this.#gate.dropped();
+        this.#gate.countRefusal('full');
         this.#repeat.warn(REFUSED_CONNECTION, 'over the backstop connection limit', LOCAL_SOURCE, { reason: 'over the backstop connection limit', source: LOCAL_SOURCE });
       });
     }

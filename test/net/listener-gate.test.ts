@@ -76,7 +76,7 @@ test('refusals are counted once by reason; release frees without counting', (t) 
   clock.advance(1000);
   t.deepEqual(closed.map((x) => [x.n, x.reason]), [[1, 'auth'], [2, 'protocol']]);
   t.like(g.stats(), { open: 0, refusedTotal: 2, refusedByReason: { auth: 1, protocol: 1, handshakeTimeout: 0 } });
-  g.dropped();
+  g.countRefusal('full');
   t.is(g.stats().refusedByReason.full, 1);
 });
 

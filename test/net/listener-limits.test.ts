@@ -8,6 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { LocalApiServer, LocalClient, callLocal, localSocketPath } from '../../runtime/net/local-api.ts';
 import type { LocalApiServerOptions } from '../../runtime/net/local-api.ts';
+import fs from 'node:fs';
+import { closed, makePki, rawTls, startNode } from './transport-fixture.ts';
+import type { Pki } from './transport-fixture.ts';
 import { MemLog, tempDir, withTimeout } from './helpers.ts';
 import type { LogLine } from './helpers.ts';
 
@@ -42,7 +45,7 @@ class Crowd {
   /** Resolves once `n` of the connections have been closed (by the server). */
   closed(n: number, timeoutMs: number, label: string): Promise<void> {
     if (this.closedCount >= n) return Promise.resolve();
-    return withTimeout(new Promise<void>((resolve) => this.#waiters.push({ n, resolve })), timeoutMs, `${label} (${this.closedCount} of ${n} closed)`);
+    return withTimeout(new Promise<void>((resolve) => this.#waiters.push({ n, resolve })), timeoutMs, `${label} (${n} closed)`);
   }
 
   destroy(): void {
@@ -135,4 +138,51 @@ test('control socket: 200 refused handshakes write a handful of lines: the first
   t.is(counted(), 200);
   t.regex(lines[1]!.msg, /^control socket: refused handshake from local client: API key rejected ×\d+ in \d+(\.\d)? m?s$/);
   t.false(log.text().includes(key) || log.text().includes(wrong), 'keys never logged');
+});
+
+let pki: Pki;
+test.before(async () => {
+  pki = await makePki(['a', 'b']);
+});
+test.after.always(() => {
+  if (pki) fs.rmSync(pki.dir, { recursive: true, force: true });
+});
+
+test('TLS peer port: 200 idle connections (limit 64) do not keep a peer out, and the deadline closes them', async (t) => {
+  const a = await startNode(t, 'a', pki.creds('a'));
+  const b = await startNode(t, 'b', pki.creds('b'), { maxConnections: 64, handshakeTimeoutMs: 3000 });
+  b.t.addPeer('a', a.addr); // b accepts a; a dials only once told about b, below
+  const crowd = new Crowd(200, () => net.connect({ host: '127.0.0.1', port: b.addr.port }));
+  t.teardown(() => crowd.destroy());
+  await crowd.closed(152, 10_000, 'the oldest idle connections to give way');
+  t.like(b.t.stats().listener, { limit: 64, reserve: 16, unauthenticated: 48, refusedByReason: { evicted: 152 } });
+  // Two more that complete TLS with a valid node certificate and then send no hello.
+  const silent = [await rawTls(b.addr.port, pki.creds('a')), await rawTls(b.addr.port, pki.creds('a'))];
+  t.teardown(() => silent.forEach((s) => s.destroy()));
+  await crowd.closed(154, 5000, 'two more to give way');
+
+  // While the 48 are held, the real peer gets through.
+  a.t.addPeer('b', b.addr);
+  await a.peers.wait('b', true, 10_000);
+  t.like(b.t.stats().listener, { authenticated: 1, unauthenticated: 47 }, 'the idle connections were still held when the link came up');
+  a.t.send('b', { n: 1 });
+  b.t.send('a', { n: 2 });
+  await b.inbox.count(1);
+  await a.inbox.count(1);
+
+  // The deadline closes the rest; the link stays.
+  await crowd.closed(200, 15_000, 'the handshake deadline to close every idle connection');
+  await Promise.all(silent.map((s) => closed(s, 15_000)));
+  t.like(b.t.stats().listener, {
+    open: 1,
+    authenticated: 1,
+    unauthenticated: 0,
+    refusedTotal: 202,
+    handshakeTimeouts: 47,
+    refusedByReason: { evicted: 155, handshakeTimeout: 47, full: 0, auth: 0, protocol: 0 },
+  });
+  t.is(b.t.stats().refused, 202);
+  t.true(b.t.isConnected('a'));
+  const refusals = b.log.lines.filter((l) => l.msg === 'refused inbound connection' || l.fields?.kind === 'refused inbound connection');
+  t.true(refusals.length <= 6, `${refusals.length} log lines for 202 refusals`);
 });
