@@ -16,10 +16,12 @@
 // at once (the oldest is closed to admit a newer one), so idle connections
 // cannot lock authenticated clients out. Connection-level refusals reach the
 // client as `res {id: null, ok: false, error}` just before the close.
-// Repeated warnings go through RepeatLog (one line per burst, rate-limited). Requests are validated with zod before dispatch; replies
-// are `{id, ok: true, result}` or `{id, ok: false, error: {code, message}}`
-// (never a stack trace). Keys are never logged: log lines carry the request
-// id and method only.
+// Repeated warnings go through RepeatLog (one line per burst, rate-limited).
+//
+// Requests are validated with zod before dispatch; replies are `{id, ok:
+// true, result}` or `{id, ok: false, error: {code, message}}` (never a stack
+// trace). Keys are never logged: log lines carry the request id and method
+// only.
 //
 // Wire events (node-ipc allowedEvents):
 //   client -> server  req    {id, key, method, params?, stream?}
