@@ -16,6 +16,9 @@
 //    slot is held by authenticated connections is the new one refused.
 //  - Every close the gate decides is counted by reason; stats() gives the
 //    limit, the current counts and the refusals.
+//  - A deadline is judged one event-loop turn after its timer fires: timers
+//    run before I/O in a loop turn, so after a stall (GC, a long task) the
+//    handshake that arrived meanwhile is read first instead of being cut off.
 //
 // The gate holds no sockets of its own type: S is whatever the listener uses
 // as the connection's identity (the raw net.Socket). It does not destroy
@@ -81,7 +84,7 @@ export class ListenerGate<S extends object> {
   #close: CloseFn<S>;
   #clock: NetClock;
   /** Unauthenticated connections in accept order (Map keeps insertion order), with their deadline timers. */
-  #pending = new Map<S, unknown>();
+  #pending = new Map<S, { timer: unknown }>();
   #auth = new Set<S>();
   #accepted = 0;
   #refused: Record<RefuseReason, number> = { full: 0, evicted: 0, handshakeTimeout: 0, auth: 0, protocol: 0 };
@@ -111,18 +114,23 @@ export class ListenerGate<S extends object> {
       return false;
     }
     this.#accepted++;
-    const timer = this.#clock.setTimer(this.limits.handshakeTimeoutMs, () => {
-      if (this.#pending.get(s) === timer) this.refuse(s, 'handshakeTimeout', `no handshake within ${this.limits.handshakeTimeoutMs} ms`);
+    const deadline = { timer: null as unknown };
+    deadline.timer = this.#clock.setTimer(this.limits.handshakeTimeoutMs, () => {
+      if (this.#pending.get(s) !== deadline) return;
+      // One more turn, so that I/O that arrived during a stall is read first.
+      deadline.timer = this.#clock.setTimer(0, () => {
+        if (this.#pending.get(s) === deadline) this.refuse(s, 'handshakeTimeout', `no handshake within ${this.limits.handshakeTimeoutMs} ms`);
+      });
     });
-    this.#pending.set(s, timer);
+    this.#pending.set(s, deadline);
     return true;
   }
 
   /** The connection completed its handshake. False if the gate does not hold it as unauthenticated. */
   authenticate(s: S): boolean {
-    const timer = this.#pending.get(s);
-    if (timer === undefined) return this.#auth.has(s);
-    this.#clock.clearTimer(timer);
+    const d = this.#pending.get(s);
+    if (d === undefined) return this.#auth.has(s);
+    this.#clock.clearTimer(d.timer);
     this.#pending.delete(s);
     this.#auth.add(s);
     return true;
@@ -133,9 +141,9 @@ export class ListenerGate<S extends object> {
    * nothing for connections the gate does not hold as unauthenticated.
    */
   refuse(s: S, reason: RefuseReason, detail: string): boolean {
-    const timer = this.#pending.get(s);
-    if (timer === undefined) return false;
-    this.#clock.clearTimer(timer);
+    const d = this.#pending.get(s);
+    if (d === undefined) return false;
+    this.#clock.clearTimer(d.timer);
     this.#pending.delete(s);
     this.#count(reason);
     this.#callClose(s, reason, detail);
@@ -144,9 +152,9 @@ export class ListenerGate<S extends object> {
 
   /** The connection is gone (any cause): free its slot. Not counted as a refusal. */
   release(s: S): void {
-    const timer = this.#pending.get(s);
-    if (timer !== undefined) {
-      this.#clock.clearTimer(timer);
+    const d = this.#pending.get(s);
+    if (d !== undefined) {
+      this.#clock.clearTimer(d.timer);
       this.#pending.delete(s);
     }
     this.#auth.delete(s);
@@ -191,7 +199,7 @@ export class ListenerGate<S extends object> {
 
   /** Forget every connection and cancel the deadlines (the listener is stopping and destroys the sockets itself). */
   clear(): void {
-    for (const timer of this.#pending.values()) this.#clock.clearTimer(timer);
+    for (const d of this.#pending.values()) this.#clock.clearTimer(d.timer);
     this.#pending.clear();
     this.#auth.clear();
   }

@@ -26,7 +26,7 @@ test('unauthenticated connections are closed at the handshake deadline; authenti
   clock.advance(1999);
   t.deepEqual(closed, []);
   clock.advance(1);
-  t.deepEqual(closed, [{ n: 2, reason: 'handshakeTimeout', at: 2500 }]);
+  t.deepEqual(closed, [{ n: 2, reason: 'handshakeTimeout', at: 2500 }], 'judged one turn after the timer (a zero-delay timer here)');
   clock.advance(60_000);
   t.is(closed.length, 1);
   t.like(g.stats(), { open: 1, authenticated: 1, unauthenticated: 0, accepted: 2, refusedTotal: 1, handshakeTimeouts: 1 });
@@ -86,4 +86,20 @@ test('limits are checked', (t) => {
   t.throws(() => resolveLimits('x', 8, 2, 0), { message: /handshake timeout/ });
   t.deepEqual(resolveLimits('x', 64, undefined, 2000), { limit: 64, reserve: 16, handshakeTimeoutMs: 2000 });
   t.deepEqual(resolveLimits('x', 3, undefined, 2000), { limit: 3, reserve: 1, handshakeTimeoutMs: 2000 });
+});
+
+test('a handshake that arrives in the turn the deadline fires (after a stall) is not cut off', (t) => {
+  const clock = new VirtualClock();
+  const closed: number[] = [];
+  const g = new ListenerGate<Conn>(resolveLimits('test', 8, 2, 1000), (s) => closed.push(s.n), clock);
+  const a = { n: 1 };
+  g.admit(a);
+  // The loop was stalled past the deadline: its timers phase runs first (timers before I/O) …
+  clock.stallTo(5000);
+  t.deepEqual(closed, [], 'not judged in the phase the deadline fired');
+  // … then the I/O phase reads the handshake that was waiting.
+  t.true(g.authenticate(a));
+  clock.advance(10);
+  t.deepEqual(closed, []);
+  t.like(g.stats(), { authenticated: 1, handshakeTimeouts: 0 });
 });

@@ -29,6 +29,19 @@ export class VirtualClock implements NetClock {
     }
     this.t = to;
   }
+  /**
+   * Jump to `to` without running anything (the event loop was stalled), then
+   * run one timers phase: only the timers due now that existed before it, as
+   * Node does; timers they create wait for the next phase.
+   */
+  stallTo(to: number): void {
+    this.t = to;
+    const due = [...this.#timers].filter(([, e]) => e.at <= to).sort((x, y) => x[1].at - y[1].at || x[0] - y[0]);
+    for (const [id, e] of due) {
+      if (!this.#timers.delete(id)) continue;
+      e.fn();
+    }
+  }
   advance(ms: number): void {
     this.advanceTo(this.t + ms);
   }
