@@ -52,15 +52,15 @@
 // the heal), and keepalive does not probe while data is unacknowledged. So
 // liveness is the application's: each side sends `ping` on a link that has
 // sent nothing for `heartbeatMs` (200 ms), and a link that has received
-// nothing for `idleTimeoutMs` (1 s) is closed; the dialer then redials. (A
-// tick that fires late — the event loop was stalled — does not judge: the
-// bytes that arrived meanwhile have not been read yet.) A dial attempt is
-// abandoned if TCP has not connected within `connectTimeoutMs` (500 ms: a SYN
-// lost to a partition is otherwise retried by the kernel only after 1, 3, 7 s)
-// or TLS + hello/welcome have not completed within `handshakeTimeoutMs`, and
-// the reconnect backoff is capped at 250 ms. So after a heal the dialer's next
-// attempt starts within connectTimeoutMs + backoff, and the link is up one
-// handshake later.
+// nothing for `idleTimeoutMs` (1 s) is closed; the dialer then redials. (After
+// a tick that fires late — this process was stalled — silence is counted from
+// the end of the stall: the bytes that arrived meanwhile are not read yet.) A
+// dial attempt is abandoned if TCP has not connected within
+// `connectTimeoutMs` (500 ms: a SYN lost to a partition is otherwise retried
+// by the kernel only after 1, 3, 7 s) or TLS + hello/welcome have not
+// completed within `handshakeTimeoutMs`, and the reconnect backoff is capped at 250 ms (a caller may not set more than
+// 500). So after a heal the dialer's next attempt starts within
+// connectTimeoutMs + backoff, and the link is up one handshake later.
 //
 // ## Admission
 //
@@ -111,7 +111,11 @@ export interface NodeTransportOptions<T> {
   log?: NetLogger;
   /** Jitter source for the reconnect backoff. Default: crypto. */
   rng?: RandomSource;
-  /** Reconnect backoff. Default {baseMs: 50, maxMs: 250, factor: 2, jitter: 0.5}: a reconnect never waits long after a heal. */
+  /**
+   * Reconnect backoff. Default {baseMs: 50, maxMs: 250, factor: 2, jitter:
+   * 0.5}. maxMs above MAX_RECONNECT_DELAY_MS (500) is lowered to it: a longer
+   * wait would outlast a heal, and a failed attempt costs little.
+   */
   backoff?: Partial<BackoffPolicy>;
   /** A link that stayed up this long resets the backoff attempt counter. Default 5000 ms. */
   stableMs?: number;
@@ -180,6 +184,8 @@ export interface TransportStats {
 
 /** Transport defaults for the reconnect backoff: capped low, so a reconnect does not outlast a heal. */
 export const TRANSPORT_BACKOFF: BackoffPolicy = { baseMs: 50, maxMs: 250, factor: 2, jitter: 0.5 };
+/** Longest reconnect delay the transport accepts (a caller's larger maxMs is lowered to it). */
+export const MAX_RECONNECT_DELAY_MS = 500;
 
 const EVENTS = ['hello', 'welcome', 'frame', 'ping'];
 /** 2: heartbeats (`ping`). A version-1 node refuses our hello and we refuse its. */
@@ -239,6 +245,7 @@ export class NodeTransport<T = unknown> {
   #repeat: RepeatLog;
   #heartbeat: NodeJS.Timeout | null = null;
   #lastBeat = 0;
+  #stallEnd = 0;
   #timing: { handshakeMs: number; connectMs: number; heartbeatMs: number; idleMs: number };
   #started = false;
   #stopped = false;
@@ -253,7 +260,8 @@ export class NodeTransport<T = unknown> {
     this.#o = opts;
     this.#log = opts.log ?? nullLogger;
     this.#rng = opts.rng ?? cryptoRandom;
-    this.#backoff = resolveBackoff({ ...TRANSPORT_BACKOFF, ...opts.backoff });
+    const b = resolveBackoff({ ...TRANSPORT_BACKOFF, ...opts.backoff });
+    this.#backoff = { ...b, maxMs: Math.min(b.maxMs, MAX_RECONNECT_DELAY_MS), baseMs: Math.min(b.baseMs, MAX_RECONNECT_DELAY_MS) };
     this.#timing = {
       handshakeMs: opts.handshakeTimeoutMs ?? 3000,
       connectMs: opts.connectTimeoutMs ?? 500,
@@ -865,15 +873,17 @@ export class NodeTransport<T = unknown> {
     if (this.#stopped) return;
     const now = performance.now();
     const { heartbeatMs, idleMs } = this.#timing;
-    // A tick that fires late means the event loop was stalled: bytes that
-    // arrived meanwhile are not read yet, so silence proves nothing now.
-    const late = now - this.#lastBeat > 2 * heartbeatMs;
+    // A tick that fires late means this process was stalled (a long task,
+    // GC, no CPU): bytes that arrived meanwhile are not read yet. Silence is
+    // then counted from the end of the stall, so every link gets a full
+    // idleMs to show it is alive.
+    if (now - this.#lastBeat > 2 * heartbeatMs) this.#stallEnd = now;
     this.#lastBeat = now;
     for (const link of this.#links.values()) {
       const s = link.socket;
       if (!link.connected || !s || s.destroyed) continue;
-      const silent = now - link.lastRecv;
-      if (silent > idleMs && !late) {
+      const silent = now - Math.max(link.lastRecv, this.#stallEnd);
+      if (silent > idleMs) {
         link.stats.idleTimeouts++;
         const reason = `nothing received for over ${idleMs} ms`;
         link.stats.lastError = reason;

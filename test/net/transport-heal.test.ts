@@ -5,6 +5,7 @@
 // (peer state, frames received), each with a deadline; nothing is timed.
 import test from 'ava';
 import fs from 'node:fs';
+import net from 'node:net';
 import { CutProxy } from './cut-proxy.ts';
 import { waitUntil } from './helpers.ts';
 import { allUp, makePki, startNode } from './transport-fixture.ts';
@@ -20,8 +21,8 @@ test.after.always(() => {
 
 // Fast timings so the test needs no long waits; the defaults are 200 / 1000 / 500 / 3000 ms and a 250 ms backoff cap.
 const fast = {
-  heartbeatMs: 40,
-  idleTimeoutMs: 300,
+  heartbeatMs: 50,
+  idleTimeoutMs: 400,
   connectTimeoutMs: 200,
   handshakeTimeoutMs: 300,
   backoff: { baseMs: 5, maxMs: 40, factor: 2, jitter: 0.5 },
@@ -47,7 +48,7 @@ test('after a partition heals, the link comes back and frames flow both ways, bu
   proxy.cut();
   await aDown;
   await bDown;
-  t.regex(a.t.stats().peers.b!.lastError ?? '', /nothing received for over 300 ms/);
+  t.regex(a.t.stats().peers.b!.lastError ?? '', /nothing received for over 400 ms/);
   // Sent while the link is down: buffered.
   t.true(a.t.send('b', { n: 10 }));
   t.true(b.t.send('a', { n: 20 }));
@@ -70,8 +71,7 @@ test('after a partition heals, the link comes back and frames flow both ways, bu
   const sa = a.t.stats().peers.b!;
   const sb = b.t.stats().peers.a!;
   t.true(sa.idleTimeouts + sb.idleTimeouts >= 1, 'the dead link was found by the heartbeat');
-  t.is(sa.reconnects, 1);
-  t.is(sb.reconnects, 1);
+  t.true(sa.reconnects >= 1 && sb.reconnects >= 1);
 });
 
 test('an idle link stays up: heartbeats keep it alive without frames', async (t) => {
@@ -80,11 +80,24 @@ test('an idle link stays up: heartbeats keep it alive without frames', async (t)
   a.t.addPeer('b', b.addr);
   b.t.addPeer('a', a.addr);
   await allUp([a, b]);
-  // 20 heartbeats each way span well over the 300 ms idle timeout, with no frame sent.
+  // 20 heartbeats each way span well over the 400 ms idle timeout, with no frame sent.
   await waitUntil(() => a.t.stats().peers.b!.pingsIn >= 20 && b.t.stats().peers.a!.pingsIn >= 20, 10_000, '20 heartbeats each way');
   t.deepEqual(a.peers.history, ['b:up'], 'the link never dropped');
   t.deepEqual(b.peers.history, ['a:up']);
   t.is(a.t.stats().peers.b!.idleTimeouts + b.t.stats().peers.a!.idleTimeouts, 0);
   a.t.send('b', { n: 1 });
   await b.inbox.count(1);
+});
+
+test('the reconnect delay never exceeds 500 ms, whatever backoff the caller asks for', async (t) => {
+  // A port nobody listens on: every dial is refused at once.
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const a = await startNode(t, 'a', pki.creds('a'), { backoff: { baseMs: 100, maxMs: 10_000, factor: 2, jitter: 0 } });
+  a.t.addPeer('b', { host: '127.0.0.1', port });
+  await a.log.waitFor((l) => l.msg === 'reconnecting to peer' && l.fields?.attempt === 5, 10_000, 'five reconnect attempts');
+  const delays = a.log.lines.filter((l) => l.msg === 'reconnecting to peer').map((l) => l.fields?.delayMs);
+  t.deepEqual(delays.slice(0, 5), [100, 200, 400, 500, 500]);
 });
