@@ -56,7 +56,7 @@
 // a tick that fires late — this process was stalled — silence is counted from
 // the end of the stall: the bytes that arrived meanwhile are not read yet.) A
 // dial attempt is abandoned if TCP has not connected within
-// `connectTimeoutMs` (500 ms: a SYN lost to a partition is otherwise retried
+// `connectTimeoutMs` (250 ms: a SYN lost to a partition is otherwise retried
 // by the kernel only after 1, 3, 7 s) or TLS + hello/welcome have not
 // completed within `handshakeTimeoutMs`, and the reconnect backoff is capped at 250 ms (a caller may not set more than
 // 500). So after a heal the dialer's next attempt starts within
@@ -130,7 +130,7 @@ export interface NodeTransportOptions<T> {
    * the TCP accept, outbound from the TCP connect. Default 3000 ms.
    */
   handshakeTimeoutMs?: number;
-  /** Dialer: time for the TCP connect before the attempt is abandoned and retried. Default 500 ms. */
+  /** Dialer: time for the TCP connect before the attempt is abandoned and retried. Default 250 ms (raise it for links with a longer round trip). */
   connectTimeoutMs?: number;
   /** A ping goes out on a link that has sent nothing for this long. Default 200 ms. */
   heartbeatMs?: number;
@@ -264,7 +264,7 @@ export class NodeTransport<T = unknown> {
     this.#backoff = { ...b, maxMs: Math.min(b.maxMs, MAX_RECONNECT_DELAY_MS), baseMs: Math.min(b.baseMs, MAX_RECONNECT_DELAY_MS) };
     this.#timing = {
       handshakeMs: opts.handshakeTimeoutMs ?? 3000,
-      connectMs: opts.connectTimeoutMs ?? 500,
+      connectMs: opts.connectTimeoutMs ?? 250,
       heartbeatMs: opts.heartbeatMs ?? 200,
       idleMs: opts.idleTimeoutMs ?? 1000,
     };
@@ -706,21 +706,30 @@ export class NodeTransport<T = unknown> {
     // would otherwise be retried by the kernel only after 1, 3, 7 s), then
     // TLS + hello/welcome. Destroying the socket ends in 'destroy' below,
     // which schedules the next attempt.
+    // A deadline is judged after the I/O phase of the turn its timer fires
+    // in (setImmediate): timers run first, and after a stall the connect or
+    // the welcome may be waiting to be read.
     const { connectMs, handshakeMs } = this.#timing;
-    const abandon = (reason: string, penalty: boolean) => {
-      link.hsTimer = null;
-      if (!current() || link.connected) return;
-      link.penalty ||= penalty;
-      link.stats.dialTimeouts++;
-      link.stats.lastError = reason;
-      this.#repeat.warn('dial to peer timed out', reason, link.name, { self: this.self, peer: link.name, reason });
-      sock()?.destroy();
+    const deadline = (ms: number, reason: string, penalty: boolean): NodeJS.Timeout => {
+      const timer: NodeJS.Timeout = setTimeout(() => {
+        setImmediate(() => {
+          if (link.hsTimer !== timer) return; // progressed (or closed) meanwhile
+          link.hsTimer = null;
+          if (!current() || link.connected) return;
+          link.penalty ||= penalty;
+          link.stats.dialTimeouts++;
+          link.stats.lastError = reason;
+          this.#repeat.warn('dial to peer timed out', reason, link.name, { self: this.self, peer: link.name, reason });
+          sock()?.destroy();
+        });
+      }, ms);
+      return timer;
     };
-    link.hsTimer = setTimeout(() => abandon(`no TCP connection within ${connectMs} ms`, false), connectMs);
+    link.hsTimer = deadline(connectMs, `no TCP connection within ${connectMs} ms`, false);
     sock()?.once('connect', () => {
       if (!current() || link.connected) return;
       if (link.hsTimer) clearTimeout(link.hsTimer);
-      link.hsTimer = setTimeout(() => abandon(`no TLS handshake and welcome within ${handshakeMs} ms`, true), handshakeMs);
+      link.hsTimer = deadline(handshakeMs, `no TLS handshake and welcome within ${handshakeMs} ms`, true);
     });
     client.on('connect', () => {
       if (!current()) return;
