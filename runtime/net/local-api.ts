@@ -8,10 +8,20 @@
 // that the directory and socket are ours and not accessible to others.
 //
 // On top of the file permissions every request carries the API key, checked
-// in constant time. Requests are validated with zod before dispatch; replies
-// are `{id, ok: true, result}` or `{id, ok: false, error: {code, message}}`
-// (never a stack trace). Keys are never logged: log lines carry the request
-// id and method only.
+// in constant time. A connection counts as authenticated from its first
+// request with the right key; until then it is held by the listener gate
+// (listener-gate.ts): it must send that request within handshakeTimeoutMs
+// (default 2 s), a wrong key or a malformed first request closes it, and at
+// most maxConnections − reservedConnections connections are unauthenticated
+// at once (the oldest is closed to admit a newer one), so idle connections
+// cannot lock authenticated clients out. Connection-level refusals reach the
+// client as `res {id: null, ok: false, error}` just before the close.
+// Repeated warnings go through RepeatLog (one line per burst, rate-limited).
+//
+// Requests are validated with zod before dispatch; replies are `{id, ok:
+// true, result}` or `{id, ok: false, error: {code, message}}` (never a stack
+// trace). Keys are never logged: log lines carry the request id and method
+// only.
 //
 // Wire events (node-ipc allowedEvents):
 //   client -> server  req    {id, key, method, params?, stream?}
@@ -27,8 +37,10 @@ import path from 'node:path';
 import { IPCModule } from 'node-ipc';
 import type { IPCClient, IPCServer } from 'node-ipc';
 import { z } from 'zod';
-import { clip, nullLogger } from './log.ts';
-import type { NetLogger } from './log.ts';
+import { ListenerGate, resolveLimits } from './listener-gate.ts';
+import type { ListenerStats, RefuseReason } from './listener-gate.ts';
+import { RepeatLog, clip, nullLogger } from './log.ts';
+import type { NetLogger, RepeatLogOptions } from './log.ts';
 
 export const LOCAL_SOCKET_NAME = 'acp.sock';
 const EVENTS = ['req', 'cancel', 'res', 'ev', 'end'];
@@ -45,6 +57,7 @@ export type LocalErrorCode =
   | 'EINTERNAL'
   | 'EUNSAFE'
   | 'ECLOSED'
+  | 'EBUSY'
   | (string & {});
 
 export interface ApiErrorBody {
@@ -117,9 +130,20 @@ export interface LocalApiServerOptions {
   maxRequestBytes?: number;
   /** Bytes queued to a slow client before its connection is closed. Default 8 MiB. */
   maxPendingBytes?: number;
-  /** Max simultaneous client connections. Default 64. */
+  /** Max simultaneous client connections, authenticated or not. Default 64. */
   maxConnections?: number;
+  /** Connections only authenticated clients may hold (at most maxConnections − this are unauthenticated). Default maxConnections / 4. */
+  reservedConnections?: number;
+  /** Time from connect to the first request with the right API key before the connection is closed. Default 2000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Aggregation of repeated warnings (windows, rate limit); see RepeatLog. */
+  repeatLog?: Partial<RepeatLogOptions>;
 }
+
+/** Where repeated control-socket warnings say they come from (a UNIX socket has no address). */
+const LOCAL_SOURCE = 'local client';
+const REFUSED_HANDSHAKE = 'control socket: refused handshake';
+const REFUSED_CONNECTION = 'control socket: refused connection';
 
 const reqId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const requestSchema = z.strictObject({
@@ -157,6 +181,8 @@ export class LocalApiServer {
   #ipc: IPCModule | null = null;
   #server: IPCServer | null = null;
   #conns = new Map<Socket, Conn>();
+  #gate: ListenerGate<Socket>;
+  #repeat: RepeatLog;
   #started = false;
   #stopped = false;
 
@@ -167,6 +193,11 @@ export class LocalApiServer {
     this.dir = path.resolve(opts.dir);
     this.socketPath = localSocketPath(opts.dir);
     this.#keyDigest = digest(opts.apiKey);
+    this.#gate = new ListenerGate<Socket>(
+      resolveLimits('LocalApiServer', opts.maxConnections ?? 64, opts.reservedConnections, opts.handshakeTimeoutMs ?? 2000),
+      (socket, reason, detail) => this.#gateClose(socket, reason, detail),
+    );
+    this.#repeat = new RepeatLog(this.#log, opts.repeatLog);
     if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
       throw new LocalApiError('EINVAL', `socket path ${this.socketPath} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter directory`);
     }
@@ -194,7 +225,10 @@ export class LocalApiServer {
     c.unlink = true;
     c.maxMessageSize = this.#o.maxRequestBytes ?? 1024 * 1024;
     c.maxPendingBytes = this.#o.maxPendingBytes ?? 8 * 1024 * 1024;
-    c.maxConnections = this.#o.maxConnections ?? 64;
+    // The gate enforces the limit (it closes the oldest unauthenticated
+    // connection to admit a new one); net's own cap, which refuses the newest
+    // instead, is only a backstop above it.
+    c.maxConnections = this.#gate.limits.limit * 2 + 1;
     c.messageTimeout = 10_000;
     c.identifyPeer = false;
     ipc.serve(this.socketPath);
@@ -204,20 +238,38 @@ export class LocalApiServer {
 
     const original = server.protocolFailure.bind(server);
     server.protocolFailure = (socket: Socket, error: Error & { code?: string }) => {
-      this.#log.warn('control socket: protocol error; closing client connection', { code: error.code, reason: clip(error.message) });
+      const reason = `protocol error ${error.code ?? 'ERR_IPC_PROTOCOL'}`;
+      if (this.#gate.isPending(socket)) {
+        this.#repeat.warn(REFUSED_HANDSHAKE, reason, LOCAL_SOURCE, { reason, source: LOCAL_SOURCE, detail: clip(error.message) });
+        this.#gate.refuse(socket, 'protocol', reason);
+      } else {
+        this.#repeat.warn('control socket: protocol error; closing client connection', reason, LOCAL_SOURCE, { code: error.code, reason: clip(error.message) });
+      }
       original(socket, error);
     };
     server.on('connect', (socket: Socket) => {
+      if (this.#stopped) {
+        socket.destroy();
+        return;
+      }
       this.#conns.set(socket, { socket, inflight: new Map(), streams: new Map() });
+      this.#gate.admit(socket);
     });
-    server.on('close', (socket: Socket) => this.#dropConn(socket));
+    server.on('close', (socket: Socket) => {
+      this.#gate.release(socket);
+      this.#dropConn(socket);
+    });
     server.on('req', (data: unknown, socket: Socket) => {
       void this.#onRequest(data, socket);
     });
     server.on('cancel', (data: unknown, socket: Socket) => this.#onCancel(data, socket));
     for (const ev of ['res', 'ev', 'end']) {
       server.on(ev, (_d: unknown, socket: Socket) => {
-        this.#log.warn('control socket: client sent a server-only event; closing its connection', { event: ev });
+        if (this.#gate.refuse(socket, 'protocol', `sent the server-only event ${ev}`)) {
+          this.#repeat.warn(REFUSED_HANDSHAKE, `server-only event ${ev}`, LOCAL_SOURCE, { reason: `server-only event ${ev}`, source: LOCAL_SOURCE });
+          return;
+        }
+        this.#repeat.warn('control socket: client sent a server-only event; closing its connection', ev, LOCAL_SOURCE, { event: ev });
         socket.destroy();
       });
     }
@@ -243,6 +295,12 @@ export class LocalApiServer {
       throw e;
     });
     server.on('error', (e: Error) => this.#log.debug('control socket: connection error', { error: clip(e.message) }));
+    if (server.server) {
+      server.server.on('drop', () => {
+        this.#gate.countRefusal('full');
+        this.#repeat.warn(REFUSED_CONNECTION, 'over the backstop connection limit', LOCAL_SOURCE, { reason: 'over the backstop connection limit', source: LOCAL_SOURCE });
+      });
+    }
     // Directory is 0700 already (the real boundary); the socket too, so it
     // stays private even if someone loosens the directory later.
     fs.chmodSync(this.socketPath, 0o600);
@@ -253,6 +311,8 @@ export class LocalApiServer {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#gate.clear();
+    this.#repeat.close();
     for (const socket of [...this.#conns.keys()]) {
       this.#dropConn(socket);
       socket.destroy();
@@ -281,6 +341,63 @@ export class LocalApiServer {
     return this.#conns.size;
   }
 
+  /** Connection limit, current counts and refusals by reason (for `acp status`). */
+  stats(): ListenerStats {
+    return this.#gate.stats();
+  }
+
+  /** The gate closes a connection: tell the client why (if it is listening), then close. */
+  #gateClose(socket: Socket, reason: RefuseReason, detail: string): void {
+    const tell: Partial<Record<RefuseReason, ApiErrorBody>> = {
+      full: { code: 'EBUSY', message: `the node's control socket is at its limit of ${this.#gate.limits.limit} connections` },
+      evicted: { code: 'EBUSY', message: 'the node closed this connection to admit newer ones: too many connections without a request' },
+      handshakeTimeout: { code: 'ETIMEDOUT', message: `no request with an API key within ${this.#gate.limits.handshakeTimeoutMs} ms of connecting` },
+    };
+    const body = tell[reason];
+    if (body) {
+      this.#repeat.warn(REFUSED_CONNECTION, detail, LOCAL_SOURCE, { reason: detail, source: LOCAL_SOURCE });
+      this.#reply(socket, { id: null, ok: false, error: body });
+    }
+    this.#dropConn(socket);
+    if (reason === 'full') {
+      // Every slot is held by authenticated clients (strangers cannot cause
+      // this): let the client read why before the close, whatever it writes
+      // meanwhile. Bounded: destroyed when the client closes or after 1 s.
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      // Possibly a flood: close at once. The small reply is already written
+      // to the socket and is read by a client that is not writing.
+      socket.destroy();
+    }
+  }
+
+  /**
+   * First message on an unauthenticated connection: it authenticates with the
+   * right key, or is closed. True if the connection may go on.
+   */
+  #authenticate(socket: Socket, data: unknown, what: string): boolean {
+    if (!this.#gate.isPending(socket)) return true;
+    const key = data && typeof data === 'object' && !Array.isArray(data) ? (data as { key?: unknown }).key : undefined;
+    if (typeof key === 'string' && key.length <= 512 && this.#checkKey(key)) {
+      this.#gate.authenticate(socket);
+      return true;
+    }
+    const id = idOf(data);
+    if (typeof key === 'string') {
+      const reason = 'API key rejected';
+      this.#repeat.warn(REFUSED_HANDSHAKE, reason, LOCAL_SOURCE, { reason, source: LOCAL_SOURCE, id, method: what === 'req' ? clip(methodOf(data), 64) : '(cancel)' });
+      this.#reply(socket, { id, ok: false, error: { code: 'EAUTH', message: 'API key rejected' } });
+      this.#gate.refuse(socket, 'auth', reason);
+    } else {
+      const reason = `malformed ${what === 'req' ? 'request' : 'cancel'} before authentication`;
+      this.#repeat.warn(REFUSED_HANDSHAKE, reason, LOCAL_SOURCE, { reason, source: LOCAL_SOURCE, id });
+      this.#reply(socket, { id, ok: false, error: { code: 'EBADREQUEST', message: `malformed ${what === 'req' ? 'request' : 'cancel'}: no API key` } });
+      this.#gate.refuse(socket, 'protocol', reason);
+    }
+    return false;
+  }
+
   #dropConn(socket: Socket): void {
     const conn = this.#conns.get(socket);
     if (!conn) return;
@@ -307,16 +424,17 @@ export class LocalApiServer {
   async #onRequest(data: unknown, socket: Socket): Promise<void> {
     const conn = this.#conns.get(socket);
     if (!conn || socket.destroyed) return;
+    if (!this.#authenticate(socket, data, 'req')) return;
     const parsed = requestSchema.safeParse(data);
     if (!parsed.success) {
       const id = idOf(data);
-      this.#log.warn('control socket: malformed request', { id, issue: clip(describe(parsed.error)) });
+      this.#repeat.warn('control socket: malformed request', describe(parsed.error), LOCAL_SOURCE, { id, issue: clip(describe(parsed.error)) });
       this.#reply(socket, { id, ok: false, error: { code: 'EBADREQUEST', message: `malformed request: ${describe(parsed.error)}` } });
       return;
     }
     const req = parsed.data;
     if (!this.#checkKey(req.key)) {
-      this.#log.warn('control socket: API key rejected', { id: req.id, method: req.method });
+      this.#repeat.warn('control socket: API key rejected', 'API key rejected', LOCAL_SOURCE, { id: req.id, method: req.method });
       this.#reply(socket, { id: req.id, ok: false, error: { code: 'EAUTH', message: 'API key rejected' } });
       return;
     }
@@ -437,14 +555,15 @@ export class LocalApiServer {
 
   #onCancel(data: unknown, socket: Socket): void {
     const conn = this.#conns.get(socket);
-    if (!conn) return;
+    if (!conn || socket.destroyed) return;
+    if (!this.#authenticate(socket, data, 'cancel')) return;
     const parsed = cancelSchema.safeParse(data);
     if (!parsed.success) {
       this.#reply(socket, { id: idOf(data), ok: false, error: { code: 'EBADREQUEST', message: `malformed cancel: ${describe(parsed.error)}` } });
       return;
     }
     if (!this.#checkKey(parsed.data.key)) {
-      this.#log.warn('control socket: API key rejected', { id: parsed.data.id, method: '(cancel)' });
+      this.#repeat.warn('control socket: API key rejected', 'API key rejected', LOCAL_SOURCE, { id: parsed.data.id, method: '(cancel)' });
       this.#reply(socket, { id: parsed.data.id, ok: false, error: { code: 'EAUTH', message: 'API key rejected' } });
       return;
     }
@@ -669,7 +788,9 @@ export class LocalClient {
     if (!r.success) return this.#protocol('malformed response');
     const id = r.data.id;
     if (id === null) {
-      this.#log.warn('control socket client: node rejected a request it could not attribute', { error: r.data.ok ? undefined : r.data.error.code });
+      // Connection-level refusal (limit reached, too slow to authenticate…): the node closes next.
+      if (!r.data.ok) this.#onGone(new LocalApiError(r.data.error.code, r.data.error.message));
+      else this.#log.warn('control socket client: node sent a result for no request');
       return;
     }
     const p = this.#pending.get(id);
@@ -822,6 +943,11 @@ async function answers(socketPath: string): Promise<boolean> {
 
 function digest(s: string): Buffer {
   return crypto.createHash('sha256').update(s, 'utf8').digest();
+}
+
+function methodOf(data: unknown): string {
+  const m = data && typeof data === 'object' && !Array.isArray(data) ? (data as { method?: unknown }).method : undefined;
+  return typeof m === 'string' ? m : '';
 }
 
 function idOf(data: unknown): number | null {

@@ -35,22 +35,54 @@
 //
 // ## Frames
 //
-// Wire events: hello, welcome, frame (node-ipc allowedEvents; anything else
-// closes the connection inside node-ipc). A frame's data must be exactly
+// Wire events: hello, welcome, frame, ping (node-ipc allowedEvents; anything
+// else closes the connection inside node-ipc). A frame's data must be exactly
 // `{p: payload}`; the payload is passed to the injected `validate` before it
 // becomes a message. A frame failing the envelope or the validator closes that
 // one connection (logged with the reason), and nothing else. Delivery is
-// at-most-once: frames written into a connection that then dies are lost.
+// at-most-once: frames written into a connection that then dies are lost;
+// frames sent while a link is down wait in a bounded per-peer buffer and are
+// flushed, in order, when it is up again.
+//
+// ## Dead links and partitions
+//
+// A partition that drops packets (no RST) leaves both ends of a TCP
+// connection looking alive: writes pile up unacknowledged, TCP retransmits
+// with a doubling timer (a 15 s cut left the next retransmission 12.8 s after
+// the heal), and keepalive does not probe while data is unacknowledged. So
+// liveness is the application's: each side sends `ping` on a link that has
+// sent nothing for `heartbeatMs` (200 ms), and a link that has received
+// nothing for `idleTimeoutMs` (1 s) is closed; the dialer then redials. (After
+// a tick that fires late — this process was stalled — silence is counted from
+// the end of the stall: the bytes that arrived meanwhile are not read yet.) A
+// dial attempt is abandoned if TCP has not connected within
+// `connectTimeoutMs` (250 ms: a SYN lost to a partition is otherwise retried
+// by the kernel only after 1, 3, 7 s) or TLS + hello/welcome have not
+// completed within `handshakeTimeoutMs`, and the reconnect backoff is capped at 250 ms (a caller may not set more than
+// 500). So after a heal the dialer's next attempt starts within
+// connectTimeoutMs + backoff, and the link is up one handshake later.
+//
+// ## Admission
+//
+// Inbound connections go through the listener gate (listener-gate.ts): from
+// TCP accept, TLS with a node certificate plus an accepted hello must complete
+// within handshakeTimeoutMs; at most maxConnections − reservedConnections are
+// unauthenticated at once (the oldest gives way to a newer one), so idle or
+// hostile connections cannot keep peers out. Refusals are counted by reason
+// (stats().listener) and logged through RepeatLog (one line per burst).
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { Server as NetServer, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { IPCModule } from 'node-ipc';
 import type { IPCClient, IPCServer } from 'node-ipc';
 import { z } from 'zod';
 import { backoffDelay, cryptoRandom, resolveBackoff } from './backoff.ts';
 import type { BackoffPolicy, RandomSource } from './backoff.ts';
-import { clip, nullLogger } from './log.ts';
-import type { NetLogger } from './log.ts';
+import { ListenerGate, resolveLimits } from './listener-gate.ts';
+import type { ListenerStats, RefuseReason } from './listener-gate.ts';
+import { RepeatLog, clip, nullLogger } from './log.ts';
+import type { NetLogger, RepeatLogOptions } from './log.ts';
 import { NODE_OU, assertValidName, parseSubject } from './pki.ts';
 import type { NodeCredentials } from './pki.ts';
 
@@ -79,6 +111,11 @@ export interface NodeTransportOptions<T> {
   log?: NetLogger;
   /** Jitter source for the reconnect backoff. Default: crypto. */
   rng?: RandomSource;
+  /**
+   * Reconnect backoff. Default {baseMs: 50, maxMs: 250, factor: 2, jitter:
+   * 0.5}. maxMs above MAX_RECONNECT_DELAY_MS (500) is lowered to it: a longer
+   * wait would outlast a heal, and a failed attempt costs little.
+   */
   backoff?: Partial<BackoffPolicy>;
   /** A link that stayed up this long resets the backoff attempt counter. Default 5000 ms. */
   stableMs?: number;
@@ -88,12 +125,25 @@ export interface NodeTransportOptions<T> {
   maxPendingBytes?: number;
   /** Frames buffered per peer while its link is down; the oldest are dropped beyond this. Default 1024. */
   maxBufferedFrames?: number;
-  /** Time for TLS + hello/welcome before a connection is dropped. Default 5000 ms. */
+  /**
+   * Time for TLS + hello/welcome before a connection is dropped: inbound from
+   * the TCP accept, outbound from the TCP connect. Default 3000 ms.
+   */
   handshakeTimeoutMs?: number;
+  /** Dialer: time for the TCP connect before the attempt is abandoned and retried. Default 250 ms (raise it for links with a longer round trip). */
+  connectTimeoutMs?: number;
+  /** A ping goes out on a link that has sent nothing for this long. Default 200 ms. */
+  heartbeatMs?: number;
+  /** A link that has received nothing (frames or pings) for this long is closed as dead. Default 1000 ms. */
+  idleTimeoutMs?: number;
   /** Time an incomplete frame may stay buffered (node-ipc messageTimeout). Default 10000 ms. */
   frameTimeoutMs?: number;
-  /** Max simultaneous inbound sockets. Default 256. */
+  /** Max simultaneous inbound sockets, authenticated or not. Default 256. */
   maxConnections?: number;
+  /** Inbound slots only authenticated peers may hold. Default maxConnections / 4. */
+  reservedConnections?: number;
+  /** Aggregation of repeated warnings; see RepeatLog. */
+  repeatLog?: Partial<RepeatLogOptions>;
 }
 
 export interface PeerStats {
@@ -115,17 +165,31 @@ export interface PeerStats {
   dropped: number;
   /** Frames that could not be encoded/sent (too large, not JSON-serialisable). */
   sendErrors: number;
+  /** Heartbeats received. */
+  pingsIn: number;
+  /** Links closed because nothing arrived for idleTimeoutMs (a partition or a hung peer). */
+  idleTimeouts: number;
+  /** Dial attempts abandoned at connectTimeoutMs or handshakeTimeoutMs (dialer only). */
+  dialTimeouts: number;
   lastError?: string;
 }
 
 export interface TransportStats {
   peers: Record<string, PeerStats>;
-  /** Inbound connections refused before they were attributed to a peer (TLS failures, unknown or mis-named peers). */
+  /** Inbound connections refused before they became a link (= listener.refusedTotal). */
   refused: number;
+  /** The inbound listener: limit, current counts, refusals by reason. */
+  listener: ListenerStats;
 }
 
-const EVENTS = ['hello', 'welcome', 'frame'];
-const PROTOCOL_VERSION = 1;
+/** Transport defaults for the reconnect backoff: capped low, so a reconnect does not outlast a heal. */
+export const TRANSPORT_BACKOFF: BackoffPolicy = { baseMs: 50, maxMs: 250, factor: 2, jitter: 0.5 };
+/** Longest reconnect delay the transport accepts (a caller's larger maxMs is lowered to it). */
+export const MAX_RECONNECT_DELAY_MS = 500;
+
+const EVENTS = ['hello', 'welcome', 'frame', 'ping'];
+/** 2: heartbeats (`ping`). A version-1 node refuses our hello and we refuse its. */
+const PROTOCOL_VERSION = 2;
 const nodeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);
 const helloSchema = z.strictObject({ v: z.literal(PROTOCOL_VERSION), from: nodeName, to: nodeName });
 
@@ -142,8 +206,12 @@ interface Link {
   gen: number;
   attempt: number;
   retryTimer: NodeJS.Timeout | null;
+  /** Dialer: deadline of the current attempt (TCP connect, then TLS + welcome). */
   hsTimer: NodeJS.Timeout | null;
   connectedAt: number;
+  /** performance.now() of the last bytes received / frame or ping sent on the link. */
+  lastRecv: number;
+  lastSend: number;
   /** The last connection was closed for misbehaviour: do not reset the backoff. */
   penalty: boolean;
   buffer: unknown[];
@@ -152,7 +220,6 @@ interface Link {
 
 interface Pending {
   cn: string;
-  timer: NodeJS.Timeout;
 }
 
 export class NodeTransport<T = unknown> {
@@ -167,11 +234,19 @@ export class NodeTransport<T = unknown> {
   #netServer: NetServer | null = null;
   /** Every raw inbound TCP socket, so stop() can cut half-open handshakes too. */
   #raw = new Set<Socket>();
-  /** Inbound sockets that passed TLS but have not sent hello yet. */
+  /** Inbound (TLS) sockets that passed TLS but have not sent hello yet. */
   #pending = new Map<Socket, Pending>();
   /** Inbound socket -> peer name, once hello was accepted. */
   #inbound = new WeakMap<Socket, string>();
-  #refused = 0;
+  /** Admission of inbound connections, keyed by the raw TCP socket. */
+  #gate: ListenerGate<Socket>;
+  /** Raw sockets that closed before authenticating, until tlsClientError says why. */
+  #closedUnauthenticated = new WeakSet<Socket>();
+  #repeat: RepeatLog;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #lastBeat = 0;
+  #stallEnd = 0;
+  #timing: { handshakeMs: number; connectMs: number; heartbeatMs: number; idleMs: number };
   #started = false;
   #stopped = false;
   #address: PeerAddress | null = null;
@@ -185,7 +260,22 @@ export class NodeTransport<T = unknown> {
     this.#o = opts;
     this.#log = opts.log ?? nullLogger;
     this.#rng = opts.rng ?? cryptoRandom;
-    this.#backoff = resolveBackoff(opts.backoff);
+    const b = resolveBackoff({ ...TRANSPORT_BACKOFF, ...opts.backoff });
+    this.#backoff = { ...b, maxMs: Math.min(b.maxMs, MAX_RECONNECT_DELAY_MS), baseMs: Math.min(b.baseMs, MAX_RECONNECT_DELAY_MS) };
+    this.#timing = {
+      handshakeMs: opts.handshakeTimeoutMs ?? 3000,
+      connectMs: opts.connectTimeoutMs ?? 250,
+      heartbeatMs: opts.heartbeatMs ?? 200,
+      idleMs: opts.idleTimeoutMs ?? 1000,
+    };
+    const tm = this.#timing;
+    for (const [k, v] of Object.entries(tm)) if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`NodeTransport ${opts.self}: ${k} must be a positive number of ms, got ${v}`);
+    if (tm.idleMs < 2 * tm.heartbeatMs) throw new RangeError(`NodeTransport ${opts.self}: idleTimeoutMs (${tm.idleMs}) must be at least twice heartbeatMs (${tm.heartbeatMs})`);
+    this.#gate = new ListenerGate<Socket>(
+      resolveLimits(`NodeTransport ${opts.self}`, opts.maxConnections ?? 256, opts.reservedConnections, tm.handshakeMs),
+      (raw, reason, detail) => this.#gateClose(raw, reason, detail),
+    );
+    this.#repeat = new RepeatLog(this.#log, opts.repeatLog);
     for (const [name, addr] of Object.entries(opts.peers ?? {})) this.addPeer(name, addr);
   }
 
@@ -203,7 +293,9 @@ export class NodeTransport<T = unknown> {
     const ipc = new IPCModule();
     configure(ipc, o);
     ipc.config.id = this.self;
-    ipc.config.maxConnections = o.maxConnections ?? 256;
+    // The gate enforces the limit (the oldest unauthenticated connection gives
+    // way to a new one); net's own cap, which refuses the newest, is a backstop.
+    ipc.config.maxConnections = this.#gate.limits.limit * 2 + 1;
     ipc.config.tls = {
       key: o.creds.key,
       cert: o.creds.cert,
@@ -211,7 +303,8 @@ export class NodeTransport<T = unknown> {
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.3',
-      handshakeTimeout: o.handshakeTimeoutMs ?? 5000,
+      // The gate's deadline (TLS + hello) comes first; this is a backstop.
+      handshakeTimeout: this.#timing.handshakeMs + 1000,
     };
     // serveNet() replaces a falsy port by the default 8000, so port 0 ("any
     // free port") cannot be passed through it. The server object keeps the
@@ -245,6 +338,9 @@ export class NodeTransport<T = unknown> {
     const a = this.#netServer!.address();
     this.#address = a && typeof a === 'object' ? { host: a.address, port: a.port } : { ...o.listen };
     this.#log.info('transport listening', { self: this.self, host: this.#address.host, port: this.#address.port });
+    this.#lastBeat = performance.now();
+    this.#heartbeat = setInterval(() => this.#beat(), this.#timing.heartbeatMs);
+    this.#heartbeat.unref();
     for (const link of this.#links.values()) if (link.role === 'dialer') this.#dial(link);
     return this.#address;
   }
@@ -303,6 +399,8 @@ export class NodeTransport<T = unknown> {
       retryTimer: null,
       hsTimer: null,
       connectedAt: 0,
+      lastRecv: 0,
+      lastSend: 0,
       penalty: false,
       buffer: [],
       stats: {
@@ -317,6 +415,9 @@ export class NodeTransport<T = unknown> {
         buffered: 0,
         dropped: 0,
         sendErrors: 0,
+        pingsIn: 0,
+        idleTimeouts: 0,
+        dialTimeouts: 0,
       },
     };
     this.#links.set(name, link);
@@ -342,22 +443,24 @@ export class NodeTransport<T = unknown> {
   stats(): TransportStats {
     const peers: Record<string, PeerStats> = {};
     for (const [name, l] of this.#links) peers[name] = { ...l.stats, connected: l.connected, buffered: l.buffer.length };
-    return { peers, refused: this.#refused };
+    const listener = this.#gate.stats();
+    return { peers, refused: listener.refusedTotal, listener };
   }
 
   /** Close every socket and timer. Idempotent; the transport cannot be restarted. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
     for (const link of this.#links.values()) {
       this.#closeLink(link, 'transport stopped');
       link.buffer = [];
     }
-    for (const [sock, p] of this.#pending) {
-      clearTimeout(p.timer);
-      sock.destroy();
-    }
+    for (const sock of this.#pending.keys()) sock.destroy();
     this.#pending.clear();
+    this.#gate.clear();
+    this.#repeat.close();
     for (const s of this.#raw) s.destroy();
     this.#raw.clear();
     const server = this.#server;
@@ -379,27 +482,55 @@ export class NodeTransport<T = unknown> {
   // -------------------------------------------------------------- acceptor
 
   #wireNetServer(net: NetServer): void {
-    const remotes = new WeakMap<Socket, string>();
     net.on('connection', (s: Socket) => {
+      // Runs after tls.Server's own listener has wrapped s in a TLSSocket.
       this.#raw.add(s);
-      remotes.set(s, remote(s));
-      s.once('close', () => this.#raw.delete(s));
+      s.once('close', () => {
+        this.#raw.delete(s);
+        // node's TLS server closes the socket before it reports why (tlsClientError).
+        if (this.#gate.isPending(s)) this.#closedUnauthenticated.add(s);
+        this.#gate.release(s);
+      });
+      if (this.#stopped) s.destroy();
+      else this.#gate.admit(s);
+    });
+    net.on('drop', (d?: { remoteAddress?: string }) => {
+      this.#gate.countRefusal('full');
+      const source = d?.remoteAddress ?? '?';
+      this.#repeat.warn('refused inbound connection', 'over the backstop connection limit', source, { self: this.self, remote: source, reason: 'over the backstop connection limit' });
     });
     net.on('tlsClientError', (err: Error & { code?: string }, s: tls.TLSSocket) => {
-      this.#refused++;
+      const raw = rawOf(s);
+      // Closed by the gate (evicted, timed out): nothing to add.
+      if (!this.#gate.isPending(raw) && !this.#closedUnauthenticated.has(raw)) {
+        this.#log.debug('inbound TLS handshake ended', { self: this.self, error: clip(err.message), code: err.code });
+        return;
+      }
       // node's TLS server verifies the client certificate after OpenSSL's
       // handshake and, with rejectUnauthorized, destroys the socket without
       // an error of its own: the reason is in authorizationError, and the
       // event only says "socket hang up".
       const authz = s.authorizationError;
-      const parent = (s as unknown as { _parent?: Socket })._parent;
-      this.#log.warn('refused inbound connection: TLS handshake failed', {
+      const reason = authz ? `client certificate rejected: ${String(authz)}` : clip(err.message);
+      const source = raw.remoteAddress ?? '?';
+      this.#repeat.warn('refused inbound connection: TLS handshake failed', authz ? `client certificate rejected: ${String(authz)}` : (err.code ?? clip(err.message, 100)), source, {
         self: this.self,
-        remote: (parent && remotes.get(parent)) ?? remote(s),
-        reason: authz ? `client certificate rejected: ${String(authz)}` : clip(err.message),
+        remote: remote(raw),
+        reason,
         code: err.code,
       });
+      const why = authz ? 'auth' : err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshakeTimeout' : 'protocol';
+      if (!this.#gate.refuse(raw, why, reason)) this.#gate.countRefusal(why);
     });
+  }
+
+  /** The gate closes an inbound connection (limit, eviction, deadline, or a refusal below). */
+  #gateClose(raw: Socket, reason: RefuseReason, detail: string): void {
+    if (reason === 'full' || reason === 'evicted' || reason === 'handshakeTimeout') {
+      const source = raw.remoteAddress ?? '?';
+      this.#repeat.warn('refused inbound connection', detail, source, { self: this.self, remote: remote(raw), reason: detail });
+    }
+    raw.destroy();
   }
 
   #wireServer(server: IPCServer): void {
@@ -412,7 +543,6 @@ export class NodeTransport<T = unknown> {
       if (pending) {
         // Not (yet) the peer's link: whoever holds the certificate is not
         // blamed on the established link.
-        clearTimeout(pending.timer);
         this.#pending.delete(socket);
         this.#protocolError(undefined, socket, error, pending.cn);
       } else {
@@ -425,30 +555,38 @@ export class NodeTransport<T = unknown> {
     server.on('hello', (data: unknown, socket: Socket) => this.#onHello(data, socket));
     server.on('frame', (data: unknown, socket: Socket) => {
       if (socket.destroyed) return;
-      const name = this.#inbound.get(socket);
-      const link = name === undefined ? undefined : this.#links.get(name);
-      if (!link || link.socket !== socket) {
-        this.#refuse(socket, this.#pending.get(socket)?.cn, 'frame before hello');
+      const link = this.#linkOf(socket);
+      if (!link) {
+        this.#refuse(socket, this.#pending.get(socket)?.cn, 'frame before hello', 'protocol');
         return;
       }
       this.#deliver(link, data, socket);
     });
+    server.on('ping', (_data: unknown, socket: Socket) => {
+      if (socket.destroyed) return;
+      const link = this.#linkOf(socket);
+      if (link) link.stats.pingsIn++;
+      else this.#refuse(socket, this.#pending.get(socket)?.cn, 'ping before hello', 'protocol');
+    });
     server.on('welcome', (_data: unknown, socket: Socket) => {
-      const name = this.#inbound.get(socket);
-      const link = name === undefined ? undefined : this.#links.get(name);
-      if (link && link.socket === socket) this.#reject(link, socket, 'unexpected welcome from the dialing side');
-      else this.#refuse(socket, this.#pending.get(socket)?.cn, 'unexpected welcome');
+      const link = this.#linkOf(socket);
+      if (link) this.#reject(link, socket, 'unexpected welcome from the dialing side');
+      else this.#refuse(socket, this.#pending.get(socket)?.cn, 'unexpected welcome', 'protocol');
     });
     server.on('close', (socket: Socket) => {
-      const p = this.#pending.get(socket);
-      if (p) {
-        clearTimeout(p.timer);
-        this.#pending.delete(socket);
-      }
+      this.#pending.delete(socket);
+      this.#gate.release(rawOf(socket));
       const name = this.#inbound.get(socket);
       const link = name === undefined ? undefined : this.#links.get(name);
       if (link && link.socket === socket) this.#linkDown(link, 'connection closed');
     });
+  }
+
+  /** The link whose authenticated inbound socket this is. */
+  #linkOf(socket: Socket): Link | undefined {
+    const name = this.#inbound.get(socket);
+    const link = name === undefined ? undefined : this.#links.get(name);
+    return link && link.socket === socket ? link : undefined;
   }
 
   #onInbound(socket: Socket): void {
@@ -458,26 +596,26 @@ export class NodeTransport<T = unknown> {
     }
     const ts = socket as tls.TLSSocket;
     if (typeof ts.getPeerCertificate !== 'function' || ts.authorized !== true) {
-      this.#refuse(socket, undefined, `client certificate not verified (${ts.authorizationError ?? 'no TLS'})`);
+      this.#refuse(socket, undefined, `client certificate not verified (${ts.authorizationError ?? 'no TLS'})`, 'auth');
       return;
     }
     const { cn, ou } = certIdentity(ts.getPeerCertificate());
     if (ou !== NODE_OU) {
-      this.#refuse(socket, undefined, `certificate CN=${clip(cn, 64)} OU=${clip(ou, 32)} is not a node certificate`);
+      this.#refuse(socket, undefined, `certificate CN=${clip(cn, 64)} OU=${clip(ou, 32)} is not a node certificate`, 'auth');
       return;
     }
     const link = this.#links.get(cn);
     if (!link) {
-      this.#refuse(socket, undefined, `unknown peer ${clip(cn, 64)}`);
+      this.#refuse(socket, undefined, `unknown peer ${clip(cn, 64)}`, 'auth');
       return;
     }
     if (link.role !== 'acceptor') {
-      this.#refuse(socket, undefined, `peer ${cn} must not dial ${this.self}: the lower name dials`);
+      this.#refuse(socket, undefined, `peer ${cn} must not dial ${this.self}: the lower name dials`, 'auth');
       return;
     }
     socket.setKeepAlive(true, 10_000);
-    const timer = setTimeout(() => this.#refuse(socket, cn, 'no hello before handshake timeout'), this.#o.handshakeTimeoutMs ?? 5000);
-    this.#pending.set(socket, { cn, timer });
+    // The hello deadline is the gate's (from the TCP accept).
+    this.#pending.set(socket, { cn });
     this.#log.debug('inbound TLS connection authenticated', { self: this.self, peer: cn, remote: remote(socket) });
   }
 
@@ -485,32 +623,35 @@ export class NodeTransport<T = unknown> {
     if (socket.destroyed) return;
     const p = this.#pending.get(socket);
     if (!p) {
-      const name = this.#inbound.get(socket);
-      const link = name === undefined ? undefined : this.#links.get(name);
-      if (link && link.socket === socket) this.#reject(link, socket, 'duplicate hello');
-      else this.#refuse(socket, undefined, 'hello on an unauthenticated connection');
+      const link = this.#linkOf(socket);
+      if (link) this.#reject(link, socket, 'duplicate hello');
+      else this.#refuse(socket, undefined, 'hello on an unauthenticated connection', 'protocol');
       return;
     }
     const h = helloSchema.safeParse(data);
     if (!h.success) {
-      this.#refuse(socket, p.cn, `malformed hello: ${clip(h.error.issues[0]?.message ?? 'invalid')}`);
+      this.#refuse(socket, p.cn, `malformed hello: ${clip(h.error.issues[0]?.message ?? 'invalid')}`, 'protocol');
       return;
     }
     if (h.data.from !== p.cn) {
-      this.#refuse(socket, p.cn, `peer claims to be ${h.data.from} but its certificate says ${p.cn}`);
+      this.#refuse(socket, p.cn, `peer claims to be ${h.data.from} but its certificate says ${p.cn}`, 'auth');
       return;
     }
     if (h.data.to !== this.self) {
-      this.#refuse(socket, p.cn, `hello addressed to ${h.data.to}, this node is ${this.self}`);
+      this.#refuse(socket, p.cn, `hello addressed to ${h.data.to}, this node is ${this.self}`, 'auth');
       return;
     }
     const link = this.#links.get(p.cn);
     if (!link) {
-      this.#refuse(socket, p.cn, `peer ${p.cn} was removed`);
+      this.#refuse(socket, p.cn, `peer ${p.cn} was removed`, 'auth');
       return;
     }
-    clearTimeout(p.timer);
     this.#pending.delete(socket);
+    if (!this.#gate.authenticate(rawOf(socket))) {
+      // The gate no longer holds it (closed meanwhile).
+      socket.destroy();
+      return;
+    }
     if (link.socket && link.socket !== socket) {
       const old = link.socket;
       this.#log.info('peer reconnected; replacing its previous connection', { self: this.self, peer: link.name });
@@ -519,19 +660,18 @@ export class NodeTransport<T = unknown> {
     }
     this.#inbound.set(socket, link.name);
     link.socket = socket;
+    this.#watch(link, socket);
     this.#server!.emit(socket, 'welcome', { v: PROTOCOL_VERSION, from: this.self, to: link.name });
     this.#linkUp(link);
   }
 
-  #refuse(socket: Socket, peer: string | undefined, reason: string): void {
-    const p = this.#pending.get(socket);
-    if (p) {
-      clearTimeout(p.timer);
-      this.#pending.delete(socket);
-    }
-    this.#refused++;
-    this.#log.warn('refused inbound connection', { self: this.self, certificate: peer, remote: remote(socket), reason });
-    socket.destroy();
+  /** Close an inbound connection that has not become a link. */
+  #refuse(socket: Socket, peer: string | undefined, reason: string, why: 'auth' | 'protocol'): void {
+    this.#pending.delete(socket);
+    const raw = rawOf(socket);
+    const source = raw.remoteAddress ?? socket.remoteAddress ?? '?';
+    this.#repeat.warn('refused inbound connection', reason, source, { self: this.self, certificate: peer, remote: remote(raw), reason });
+    if (!this.#gate.refuse(raw, why, reason)) socket.destroy();
   }
 
   // ---------------------------------------------------------------- dialer
@@ -562,21 +702,41 @@ export class NodeTransport<T = unknown> {
       if (current()) this.#protocolError(link.name, socket, error);
       original(socket, error);
     };
+    // Deadlines of this attempt: the TCP connect (a SYN lost to a partition
+    // would otherwise be retried by the kernel only after 1, 3, 7 s), then
+    // TLS + hello/welcome. Destroying the socket ends in 'destroy' below,
+    // which schedules the next attempt.
+    // A deadline is judged after the I/O phase of the turn its timer fires
+    // in (setImmediate): timers run first, and after a stall the connect or
+    // the welcome may be waiting to be read.
+    const { connectMs, handshakeMs } = this.#timing;
+    const deadline = (ms: number, reason: string, penalty: boolean): NodeJS.Timeout => {
+      const timer: NodeJS.Timeout = setTimeout(() => {
+        setImmediate(() => {
+          if (link.hsTimer !== timer) return; // progressed (or closed) meanwhile
+          link.hsTimer = null;
+          if (!current() || link.connected) return;
+          link.penalty ||= penalty;
+          link.stats.dialTimeouts++;
+          link.stats.lastError = reason;
+          this.#repeat.warn('dial to peer timed out', reason, link.name, { self: this.self, peer: link.name, reason });
+          sock()?.destroy();
+        });
+      }, ms);
+      return timer;
+    };
+    link.hsTimer = deadline(connectMs, `no TCP connection within ${connectMs} ms`, false);
+    sock()?.once('connect', () => {
+      if (!current() || link.connected) return;
+      if (link.hsTimer) clearTimeout(link.hsTimer);
+      link.hsTimer = deadline(handshakeMs, `no TLS handshake and welcome within ${handshakeMs} ms`, true);
+    });
     client.on('connect', () => {
       if (!current()) return;
       const s = sock();
       s?.setKeepAlive(true, 10_000);
       this.#log.debug('TLS connected to peer; sending hello', { self: this.self, peer: link.name });
       client.emit('hello', { v: PROTOCOL_VERSION, from: this.self, to: link.name });
-      link.hsTimer = setTimeout(() => {
-        link.hsTimer = null;
-        if (current() && !link.connected) {
-          link.penalty = true;
-          link.stats.lastError = 'no welcome before handshake timeout';
-          this.#log.warn('peer did not answer hello; closing', { self: this.self, peer: link.name });
-          sock()?.destroy();
-        }
-      }, this.#o.handshakeTimeoutMs ?? 5000);
     });
     client.on('welcome', (data: unknown) => {
       const s = sock();
@@ -593,7 +753,14 @@ export class NodeTransport<T = unknown> {
       if (link.hsTimer) clearTimeout(link.hsTimer);
       link.hsTimer = null;
       link.socket = s;
+      this.#watch(link, s);
       this.#linkUp(link);
+    });
+    client.on('ping', () => {
+      const s = sock();
+      if (!current() || !s || s.destroyed) return;
+      if (link.connected) link.stats.pingsIn++;
+      else this.#reject(link, s, 'ping before welcome');
     });
     client.on('frame', (data: unknown) => {
       const s = sock();
@@ -611,13 +778,9 @@ export class NodeTransport<T = unknown> {
     client.on('error', (e: Error & { code?: string }) => {
       if (!current()) return;
       link.stats.lastError = e.message;
-      const quiet = e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EPIPE';
-      this.#log[quiet ? 'debug' : 'warn']('connection to peer failed', {
-        self: this.self,
-        peer: link.name,
-        error: clip(e.message),
-        code: e.code,
-      });
+      const fields = { self: this.self, peer: link.name, error: clip(e.message), code: e.code };
+      if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EPIPE') this.#log.debug('connection to peer failed', fields);
+      else this.#repeat.warn('connection to peer failed', e.code ?? clip(e.message, 200), link.name, fields);
     });
     client.on('destroy', () => {
       if (!current()) return;
@@ -661,7 +824,7 @@ export class NodeTransport<T = unknown> {
 
   #scheduleReconnect(link: Link): void {
     if (this.#stopped || this.#links.get(link.name) !== link || link.role !== 'dialer' || link.retryTimer) return;
-    if (link.connectedAt && !link.penalty && Date.now() - link.connectedAt >= (this.#o.stableMs ?? 5000)) link.attempt = 0;
+    if (link.connectedAt && !link.penalty && performance.now() - link.connectedAt >= (this.#o.stableMs ?? 5000)) link.attempt = 0;
     link.connectedAt = 0;
     link.penalty = false;
     const delay = backoffDelay(link.attempt, this.#backoff, this.#rng.next());
@@ -674,7 +837,7 @@ export class NodeTransport<T = unknown> {
 
   #linkUp(link: Link): void {
     link.connected = true;
-    link.connectedAt = Date.now();
+    link.connectedAt = performance.now();
     link.stats.connects++;
     if (link.stats.connects > 1) link.stats.reconnects++;
     link.stats.lastError = undefined;
@@ -704,6 +867,52 @@ export class NodeTransport<T = unknown> {
     else s?.destroy();
   }
 
+  /** Liveness bookkeeping of a link's socket: any bytes received count. */
+  #watch(link: Link, socket: Socket): void {
+    const now = performance.now();
+    link.lastRecv = now;
+    link.lastSend = now;
+    socket.on('data', () => {
+      if (link.socket === socket) link.lastRecv = performance.now();
+    });
+  }
+
+  /** Heartbeat tick: ping idle links, close silent ones. */
+  #beat(): void {
+    if (this.#stopped) return;
+    const now = performance.now();
+    const { heartbeatMs, idleMs } = this.#timing;
+    // A tick that fires late means this process was stalled (a long task,
+    // GC, no CPU): bytes that arrived meanwhile are not read yet. Silence is
+    // then counted from the end of the stall, so every link gets a full
+    // idleMs to show it is alive.
+    if (now - this.#lastBeat > 2 * heartbeatMs) this.#stallEnd = now;
+    this.#lastBeat = now;
+    for (const link of this.#links.values()) {
+      const s = link.socket;
+      if (!link.connected || !s || s.destroyed) continue;
+      const silent = now - Math.max(link.lastRecv, this.#stallEnd);
+      if (silent > idleMs) {
+        link.stats.idleTimeouts++;
+        const reason = `nothing received for over ${idleMs} ms`;
+        link.stats.lastError = reason;
+        this.#repeat.warn('peer link silent; closing it', reason, link.name, { self: this.self, peer: link.name, silentMs: Math.round(silent) });
+        this.#linkDown(link, reason);
+        s.destroy();
+        continue;
+      }
+      if (now - link.lastSend >= heartbeatMs / 2) {
+        try {
+          if (link.role === 'dialer') link.client!.emit('ping', {});
+          else this.#server!.emit(s, 'ping', {});
+          link.lastSend = now;
+        } catch {
+          /* the socket is going away */
+        }
+      }
+    }
+  }
+
   #notify(peer: string, up: boolean): void {
     try {
       this.#o.onPeerState?.(peer, up);
@@ -728,6 +937,7 @@ export class NodeTransport<T = unknown> {
       return false;
     }
     link.stats.framesOut++;
+    link.lastSend = performance.now();
     return true;
   }
 
@@ -759,7 +969,7 @@ export class NodeTransport<T = unknown> {
     link.stats.rejected++;
     link.stats.lastError = reason;
     link.penalty = true;
-    this.#log.warn('closing connection to peer', { self: this.self, peer: link.name, reason: clip(reason, 300) });
+    this.#repeat.warn('closing connection to peer', clip(reason, 300), link.name, { self: this.self, peer: link.name, reason: clip(reason, 300) });
     if (link.socket === socket) this.#linkDown(link, reason);
     socket.destroy();
   }
@@ -773,9 +983,11 @@ export class NodeTransport<T = unknown> {
       link.penalty = true;
       if (link.socket === socket) this.#linkDown(link, reason);
     } else {
-      this.#refused++;
+      // Not a link: an inbound connection that has not sent its hello yet.
+      this.#gate.refuse(rawOf(socket), 'protocol', reason);
     }
-    this.#log.warn('protocol error; closing connection', { self: this.self, peer, certificate, remote: remote(socket), reason: clip(reason) });
+    const source = link ? link.name : (rawOf(socket).remoteAddress ?? '?');
+    this.#repeat.warn('protocol error; closing connection', error.code ?? 'ERR_IPC_PROTOCOL', source, { self: this.self, peer, certificate, remote: remote(socket), reason: clip(reason) });
   }
 }
 
@@ -817,6 +1029,12 @@ function checkOwnCert(self: string, creds: NodeCredentials): void {
   if (subject.CN !== self || subject.OU !== NODE_OU) {
     throw new Error(`NodeTransport ${self}: its certificate is for CN=${subject.CN} OU=${subject.OU}, not node ${self}`);
   }
+}
+
+/** The TCP socket under an inbound TLS socket (the gate's key); the socket itself otherwise. */
+function rawOf(s: Socket): Socket {
+  const parent = (s as unknown as { _parent?: unknown })._parent;
+  return parent && typeof parent === 'object' ? (parent as Socket) : s;
 }
 
 function remote(s: Socket): string {

@@ -108,3 +108,15 @@ export class PeerStates {
     return withTimeout(new Promise<void>((resolve) => this.#waiters.push({ peer, up, resolve })), timeoutMs, `next ${peer} ${up ? 'up' : 'down'}`);
   }
 }
+
+/** Poll a condition that has no event of its own (e.g. a stats counter), with a deadline. */
+export function waitUntil(pred: () => boolean, timeoutMs: number, label: string): Promise<void> {
+  return withTimeout(
+    new Promise<void>((resolve) => {
+      const check = () => (pred() ? resolve() : void setTimeout(check, 10));
+      check();
+    }),
+    timeoutMs,
+    label,
+  );
+}

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { LocalApiError, LocalApiServer, LocalClient, callLocal, localSocketPath, method, streamMethod, subscribeLocal } from '../../runtime/net/local-api.ts';
-import { MemLog, tempDir, withTimeout } from './helpers.ts';
+import { MemLog, tempDir, waitUntil, withTimeout } from './helpers.ts';
 
 interface Fixture {
   dir: string;
@@ -101,7 +101,7 @@ test('wrong API key is rejected; keys never appear in logs', async (t) => {
   t.is(err?.message, 'API key rejected');
   await t.throwsAsync(callLocal(f.dir, 'status', {}, { apiKey: '', log: f.clientLog }), { message: 'API key rejected' });
   await callLocal(f.dir, 'echo', { text: 'x' }, { apiKey: f.key, log: f.clientLog });
-  t.truthy(f.log.find((l) => l.msg === 'control socket: API key rejected'));
+  t.truthy(f.log.find((l) => l.msg === 'control socket: refused handshake' && l.fields?.reason === 'API key rejected'));
   const all = f.log.text() + f.clientLog.text();
   t.false(all.includes(f.key), 'the real key is not logged');
   t.false(all.includes(wrong), 'the presented key is not logged');
@@ -119,10 +119,13 @@ test('no node running: clear error', async (t) => {
 
 test('requests time out when the handler hangs', async (t) => {
   const f = await setup(t);
-  const err = await t.throwsAsync(callLocal(f.dir, 'hang', {}, { apiKey: f.key, timeoutMs: 300 }), { instanceOf: LocalApiError });
+  // Connect with a generous timeout (a loaded machine may take a while); the call's own is short.
+  const client = await LocalClient.connect(f.dir, { apiKey: f.key, timeoutMs: 10_000 });
+  t.teardown(() => client.close());
+  const err = await t.throwsAsync(client.call('hang', {}, { timeoutMs: 300 }), { instanceOf: LocalApiError });
   t.is(err?.code, 'ETIMEDOUT');
-  t.regex(err!.message, /hang: no answer .* within \d+ ms/);
-  t.is(f.hung.n, 1);
+  t.regex(err!.message, /hang: no answer .* within 300 ms/);
+  await waitUntil(() => f.hung.n === 1, 10_000, 'the handler to have started');
   // the server is fine afterwards
   t.deepEqual(await callLocal(f.dir, 'echo', { text: 'still here' }, { apiKey: f.key }), { echoed: 'still here' });
 });

@@ -90,7 +90,7 @@ test('a valid certificate claiming another name is refused', async (t) => {
   c.t.addPeer('b', { host: '127.0.0.1', port: 1 });
   // b's genuine certificate, but the hello says "a".
   const s = await rawTls(c.addr.port, pki.creds('b'));
-  s.write(frame('hello', { v: 1, from: 'a', to: 'c' }));
+  s.write(frame('hello', { v: 2, from: 'a', to: 'c' }));
   s.write(frame('frame', { p: { n: 1 } }));
   await closed(s);
   const line = await c.log.waitFor((l) => l.msg === 'refused inbound connection' && /claims to be a/.test(String(l.fields?.reason)));
@@ -101,7 +101,7 @@ test('a valid certificate claiming another name is refused', async (t) => {
 
   // hello addressed to another node
   const s2 = await rawTls(c.addr.port, pki.creds('b'));
-  s2.write(frame('hello', { v: 1, from: 'b', to: 'z' }));
+  s2.write(frame('hello', { v: 2, from: 'b', to: 'z' }));
   await closed(s2);
   await c.log.waitFor((l) => /hello addressed to z/.test(String(l.fields?.reason)));
 
