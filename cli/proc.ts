@@ -91,8 +91,8 @@ export interface Expected {
 export type Verdict =
   /** A node of this cluster: safe to signal. */
   | { kind: 'ours' }
-  /** No such process (or a zombie): nothing to signal. */
-  | { kind: 'gone' }
+  /** No such process, or a zombie (exited, not yet reaped by its parent): nothing to signal. */
+  | { kind: 'gone'; zombie?: true }
   /** Alive, but not provably this node: never signalled; `why` says what did not match. */
   | { kind: 'foreign'; why: string };
 
@@ -108,7 +108,8 @@ function runsNode(argv: readonly string[], config: string): boolean {
 
 export function verifyNode(pid: number, e: Expected, proc: ProcReader = procfs): Verdict {
   const stat = proc.stat(pid);
-  if (stat === undefined || stateFromStat(stat) === 'Z') return { kind: 'gone' };
+  if (stat === undefined) return { kind: 'gone' };
+  if (stateFromStat(stat) === 'Z') return { kind: 'gone', zombie: true };
   const uid = e.uid ?? process.getuid?.();
   const owner = proc.uid(pid);
   if (uid !== undefined && owner !== undefined && owner !== uid) return { kind: 'foreign', why: `it belongs to uid ${owner}, not to you (uid ${uid})` };

@@ -72,9 +72,14 @@ export async function down(dir: string, timeoutMs: number): Promise<Result> {
     else if (v.kind === 'foreign') res.refused.push({ node: name, pid, why: v.why });
   }
   const stillOurs = (t: (typeof targets)[number]): boolean => verifyNode(t.pid, t.expected).kind === 'ours';
+  // An exited node stays a zombie until its parent (init, for a detached node) reaps it: wait for that too, within the timeout.
+  const notGone = (t: (typeof targets)[number]): boolean => {
+    const v = verifyNode(t.pid, t.expected);
+    return v.kind === 'ours' || (v.kind === 'gone' && v.zombie === true);
+  };
   for (const t of targets) signal(t.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
-  while (targets.some(stillOurs) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (targets.some(notGone) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   // Checked again right before SIGKILL: a node that exited meanwhile may have left its pid to another process.
   for (const t of targets.filter(stillOurs)) {
     signal(t.pid, 'SIGKILL');
