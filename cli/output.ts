@@ -34,18 +34,17 @@ export function formatOf(o: OutputOptions): Format {
   return current;
 }
 
-/** Remember the format for errors without options (e.g. a command whose --json is something else). */
-export function setFormat(f: Format): void {
-  current = f;
+/** The format the running command's options asked for, once formatOf has read them. */
+export function recordedFormat(): Format | undefined {
+  return current;
 }
 
 /**
  * The format the command line asks for, read from argv before (or without)
  * commander: used to print commander's own errors and errors raised before an
- * action ran.
+ * action read its options.
  */
 export function formatFromArgv(args: readonly string[]): Format | undefined {
-  if (current) return current;
   let f: Format | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;

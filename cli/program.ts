@@ -8,7 +8,7 @@
 // cli/errors.ts. (cli/acp.ts is the entry point that loads it.)
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT, EXIT_TABLE, UsageError } from './errors.ts';
-import { formatFromArgv, renderError } from './output.ts';
+import { formatFromArgv, recordedFormat, renderError } from './output.ts';
 import { PKG } from './pkg.ts';
 
 interface CommandModule {
@@ -96,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    format = formatFromArgv(args);
+    format = recordedFormat() ?? format;
     if (e instanceof CommanderError) {
       // Help and version exit through here with code 0; commander already printed.
       if (e.exitCode === 0) return 0;

@@ -106,9 +106,9 @@ export function register(cmd: Command, ctx: { fullProgram: () => Promise<Command
       'after',
       `
 Examples:
-  $ source <(acp completion bash)                 # this shell
   $ acp completion bash > ~/.local/share/bash-completion/completions/acp
-  $ acp completion zsh > "\${fpath[1]}/_acp"       # zsh, then restart it`,
+  $ acp completion zsh > "\${fpath[1]}/_acp"       # zsh, then restart it
+  $ source <(acp completion bash)                 # this shell only`,
     )
     .action(async (shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`no completion for "${shell}": give bash or zsh`);
