@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Entry point of `acp`. Before anything else is loaded it turns on Node's
-// compile cache: loading a cold CLI type-strips and compiles every module
-// again, which was half of a short command's run time. The cache lives in
-// node_modules/.cache/acp (or wherever NODE_COMPILE_CACHE points); entries
-// are checked against the source, so an edited file is simply compiled again.
-// The variable is exported so the node processes, actor workers and
-// simulation workers this command starts use the same cache. A cache that
-// cannot be written is skipped silently: it only costs time.
+// Entry point of `acp` under Node 24 (cli/acp.mjs, the installed command,
+// checks the Node version and loads this). Before anything else is loaded it
+// turns on Node's compile cache: loading a cold CLI type-strips and compiles
+// every module again, which was half of a short command's run time. The cache
+// lives in node_modules/.cache/acp (or wherever NODE_COMPILE_CACHE points);
+// entries are checked against the source, so an edited file is simply
+// compiled again. The variable is exported so the node processes, actor
+// workers and simulation workers this command starts use the same cache. A
+// cache that cannot be written is skipped silently: it only costs time.
 import { enableCompileCache } from 'node:module';
 import { fileURLToPath } from 'node:url';
 

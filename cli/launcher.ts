@@ -6,7 +6,6 @@ import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initCluster } from '../runtime/net/pki.ts';
 import { ensureDir, pkiDir, writeJsonAtomic, type ClusterFile, type ClusterNode } from './cluster-dir.ts';
 
 const CLI = fileURLToPath(new URL('./acp.ts', import.meta.url));
@@ -21,6 +20,8 @@ export async function createCluster(dir: string, n: number, o: CreateOptions = {
   ensureDir(dir);
   const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const ports = await freePorts(n);
+  // Loaded here, not at the top: the X.509 library is a large part of a short command's start-up.
+  const { initCluster } = await import('../runtime/net/pki.ts');
   await initCluster(pkiDir(dir), { nodes: names });
   const peers = names.map((name, i) => ({ name, host: '127.0.0.1', port: ports[i]! }));
   const nodes = names.map((name, i) => {

@@ -1,9 +1,10 @@
 // Gathering and showing a cluster's status: every node in the cluster
 // directory is asked over its control socket; a node that does not answer is
-// shown as down, not waited on forever.
-import { loadApiKey } from '../runtime/net/pki.ts';
+// shown as down, not waited on forever. A cluster with a node down, no Raft
+// leader or no Monitor primary is degraded: `acp status` then exits 5.
 import { callLocal } from '../runtime/net/local-api.ts';
-import { pkiDir, type ClusterFile } from './cluster-dir.ts';
+import type { ClusterFile } from './cluster-dir.ts';
+import { table } from './output.ts';
 import type { NodeStatus } from '../actors/node/status.ts';
 
 export interface NodeRow {
@@ -22,17 +23,13 @@ export interface ClusterStatus {
   monitorPrimary?: string;
   monitorTerm?: number;
   health?: number;
+  /** Every node up, a Raft leader and a Monitor primary. */
+  healthy: boolean;
+  /** What makes the cluster degraded, one line each. */
+  problems: string[];
 }
 
-export async function clusterStatus(dir: string, cluster: ClusterFile, timeoutMs: number, key?: string): Promise<ClusterStatus> {
-  let apiKey = key ?? '';
-  if (!apiKey) {
-    try {
-      apiKey = loadApiKey(pkiDir(dir));
-    } catch {
-      apiKey = '';
-    }
-  }
+export async function clusterStatus(cluster: ClusterFile, timeoutMs: number, apiKey: string): Promise<ClusterStatus> {
   const rows = await Promise.all(
     cluster.nodes.map(async (n): Promise<NodeRow> => {
       const row: NodeRow = { name: n.name, address: `${n.host}:${n.port}`, socket: n.socketDir, up: false };
@@ -45,7 +42,7 @@ export async function clusterStatus(dir: string, cluster: ClusterFile, timeoutMs
       return row;
     }),
   );
-  const out: ClusterStatus = { nodes: rows };
+  const out: ClusterStatus = { nodes: rows, healthy: false, problems: [] };
   // The leader is the one a node reports as itself leading, at the highest term.
   for (const r of rows) {
     const cdb = r.status?.raft.cdb;
@@ -61,15 +58,29 @@ export async function clusterStatus(dir: string, cluster: ClusterFile, timeoutMs
   }
   const primaryRow = rows.find((r) => r.name === out.monitorPrimary);
   out.health = primaryRow?.status?.monitor.score ?? rows.find((r) => r.status?.monitor.score !== undefined)?.status?.monitor.score;
+  out.problems = problemsOf(out);
+  out.healthy = out.problems.length === 0;
   return out;
 }
 
-export function renderStatus(s: ClusterStatus, dir: string): string {
+/** Why a cluster is degraded (nothing when it is not). */
+export function problemsOf(s: Pick<ClusterStatus, 'nodes' | 'leader' | 'monitorPrimary'>): string[] {
+  const p: string[] = [];
+  for (const r of s.nodes) if (!r.up) p.push(`node ${r.name} is down${r.error ? ` (${r.error})` : ''}`);
+  if (!s.leader) p.push('no Raft leader');
+  if (!s.monitorPrimary) p.push('no Monitor primary');
+  return p;
+}
+
+const ago = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)}s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)}m` : `${Math.round(ms / 3_600_000)}h`);
+
+export function renderStatus(s: ClusterStatus, dir: string, wide = false): string {
   const head = ['NODE', 'ADDRESS', 'STATE', 'RAFT', 'TERM', 'MONITOR', 'ACTORS (restarts)', 'CONTROL SOCKET'];
+  if (wide) head.splice(6, 0, 'PID', 'UPTIME', 'COMMIT', 'APPLIED', 'ALARMS');
   const rows = s.nodes.map((r) => {
     const st = r.status;
     const actors = st ? st.actors.filter((a) => a.path !== '/user').map((a) => `${a.path.split('/').pop()}${a.restarts ? `×${a.restarts}` : ''}`).join(' ') : '';
-    return [
+    const row = [
       r.name,
       r.address,
       r.up ? 'up' : 'down',
@@ -79,12 +90,13 @@ export function renderStatus(s: ClusterStatus, dir: string): string {
       actors || (r.error ? `(${r.error})` : ''),
       r.socket.startsWith(dir) ? r.socket.slice(dir.length + 1) : r.socket,
     ];
+    if (wide) row.splice(6, 0, st ? String(st.pid) : '-', st ? ago(st.uptimeMs) : '-', st ? String(st.raft.cdb.commit) : '-', st ? String(st.raft.cdb.applied) : '-', st ? String(st.monitor.activeAlarms) : '-');
+    return row;
   });
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!))).join('  ');
-  const lines = [line(head), ...rows.map(line)];
+  const lines = [table(head, rows)];
   lines.push('');
   lines.push(`Raft leader: ${s.leader ?? 'none'}${s.term !== undefined ? ` (term ${s.term})` : ''}   Monitor primary: ${s.monitorPrimary ?? 'none'}   Health: ${s.health !== undefined ? `${s.health}/100` : 'unknown'}`);
+  if (s.problems.length > 0) lines.push(`DEGRADED: ${s.problems.join('; ')}`);
   lines.push(`Reach a node: acp status --dir ${dir} · acp cdb ls --dir ${dir} · control sockets under ${dir}/nodes/<name>/sock`);
   return lines.join('\n');
 }

@@ -1,7 +1,8 @@
 // `acp monitor alerts`: the alarms the Monitor primary has raised.
 import type { Command } from 'commander';
-import { call, target } from '../client.ts';
-import { UsageError } from '../errors.ts';
+import { CliError, exitForReplyCode } from '../errors.ts';
+import { apiKeyOption, dirOption, type KeyOptions } from '../options.ts';
+import { emit, formatOf, outputOptions, table, type OutputOptions } from '../output.ts';
 
 interface Alarm {
   id: string;
@@ -14,33 +15,39 @@ interface Alarm {
   fence: { term: number; seq: number };
 }
 
-export function register(program: Command): void {
-  const mon = program.command('monitor').description('the Monitor: health, alerts and alarms');
-  mon
-    .command('alerts')
-    .description('active alarms (and, with --all, the recent history)')
-    .option('--dir <dir>', 'cluster directory', '.acp')
-    .option('--api-key <key>', 'API key (default: DIR/pki/api.key or $ACP_API_KEY)')
-    .option('--all', 'include cleared alarms')
-    .option('--json', 'print JSON')
-    .action(async (o: { dir: string; apiKey?: string; all?: boolean; json?: boolean }) => {
-      const t = target(o.dir, o.apiKey);
+export function register(mon: Command): void {
+  mon.addHelpText('after', '\nExamples:\n  $ acp monitor alerts\n  $ acp monitor alerts --all -o wide');
+  const alerts = mon.command('alerts').description('active alarms (and, with --all, the recent history)');
+  dirOption(alerts);
+  apiKeyOption(alerts);
+  alerts.option('--all', 'include cleared alarms');
+  outputOptions(alerts)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ acp monitor alerts
+  $ acp monitor alerts --all -o wide        # with alarm ids and when they were raised
+  $ acp monitor alerts -o json | jq '.active | length'`,
+    )
+    .action(async (o: KeyOptions & OutputOptions & { all?: boolean }) => {
+      const format = formatOf(o);
+      const { call, target } = await import('../client.ts');
+      const t = target(o);
       const r = (await call(t, 'alerts', { all: o.all === true })) as { ok: boolean; code?: string; message?: string; active: Alarm[]; history: Alarm[]; fence: { term: number; seq: number } };
-      if (!r.ok) throw new UsageError(`${r.code}: ${r.message}`, 1);
-      if (o.json) {
-        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        return;
-      }
-      const list = o.all ? [...r.active, ...r.history.filter((h) => h.state !== 'active')] : r.active;
-      if (list.length === 0) {
-        process.stdout.write(`no ${o.all ? '' : 'active '}alarms (ledger fence term ${r.fence.term})\n`);
-        return;
-      }
-      const rows = list.map((a) => [a.severity.toUpperCase(), a.state, a.object, a.reason, `${a.raisedBy}@${a.fence.term}.${a.fence.seq}`]);
-      const head = ['SEVERITY', 'STATE', 'OBJECT', 'REASON', 'RAISED BY@FENCE'];
-      const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
-      // trimEnd: the last column is not padded (no trailing blanks on every line).
-      process.stdout.write(head.map((h, i) => h.padEnd(w[i]!)).join('  ').trimEnd() + '\n');
-      for (const row of rows) process.stdout.write(row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd() + '\n');
+      if (!r.ok) throw new CliError(`${r.code}: ${r.message}`, exitForReplyCode(r.code));
+      const { ok: _ok, ...value } = r;
+      await emit(format, value, (wide) => {
+        const list = o.all ? [...r.active, ...r.history.filter((h) => h.state !== 'active')] : r.active;
+        if (list.length === 0) return `no ${o.all ? '' : 'active '}alarms (ledger fence term ${r.fence.term})`;
+        const head = ['SEVERITY', 'STATE', 'OBJECT', 'REASON', 'RAISED BY@FENCE'];
+        if (wide) head.push('RAISED AT', 'ID');
+        const rows = list.map((a) => {
+          const row = [a.severity.toUpperCase(), a.state, a.object, a.reason, `${a.raisedBy}@${a.fence.term}.${a.fence.seq}`];
+          if (wide) row.push(a.raisedAt > 1e12 ? new Date(a.raisedAt).toISOString() : String(a.raisedAt), a.id);
+          return row;
+        });
+        return table(head, rows);
+      });
     });
 }

@@ -1,19 +1,21 @@
 // `acp sim SCRIPT`: run a scripted cluster simulation.
 //
 //   acp sim fixtures/scenarios/leader-crash.ts --seed 7 [--trace run.jsonl]
-//   acp sim fixtures/scenarios/nemesis-soak.ts --seeds 1..200 --workers 2 [--json out.json] [--trace failures.jsonl]
+//   acp sim fixtures/scenarios/nemesis-soak.ts --seeds 1..200 --workers 2 [--summary out.json] [--trace failures.jsonl]
 //
 // Every failing seed is printed with the one-line command that replays it.
 // Exit codes: 0 all passed, 1 some seed failed, 2 bad arguments or bad script.
+//
+// `-o json` / `--json` print the summary on stdout (the report lines go to
+// stderr then); `--summary FILE` writes it to a file. `--json FILE` is the
+// old spelling of `--summary FILE`, kept for existing scripts.
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.ts';
-import { loadScenario } from '../../runtime/sim/load.ts';
-import { runScenario } from '../../actors/node/sim/run.ts';
-import { ScenarioError } from '../../runtime/sim/scenario.ts';
+import { emit, formatOf, formatOption } from '../output.ts';
 import type { SweepResult, SweepTask } from '../../actors/node/sim/sweep-worker.ts';
 
 interface SimOptions {
@@ -21,10 +23,25 @@ interface SimOptions {
   seeds?: string;
   workers?: string;
   trace?: string;
-  json?: string;
+  /** true: -o json; a string: the old `--json FILE` (= --summary FILE). */
+  json?: string | boolean;
+  summary?: string;
+  output?: string;
   duration?: string;
   unsafeLocalReads?: boolean;
 }
+
+interface Summary {
+  scenario: string;
+  seeds: number;
+  failed: number[];
+  simSecondsPerWallSecond: number;
+  /** The command replaying each failed seed. */
+  replay: Record<string, string>;
+}
+
+/** Where the report lines go: stdout, or stderr when stdout carries JSON/YAML. */
+let say: (s: string) => void = (s) => process.stdout.write(s);
 
 function parseIntArg(v: string, what: string): number {
   if (!/^-?\d+$/.test(v.trim())) throw new UsageError(`${what} must be an integer, got "${v}"`);
@@ -47,19 +64,32 @@ function replayCommand(script: string, seed: number, o: SimOptions): string {
   return `acp sim ${script} --seed ${seed}${o.duration ? ` --duration ${o.duration}` : ''}${o.unsafeLocalReads ? ' --unsafe-local-reads' : ''} --trace seed-${seed}.jsonl`;
 }
 
-export function register(program: Command): void {
-  program
-    .command('sim')
-    .description('run a deterministic cluster simulation from a scenario script')
+export function register(cmd: Command): void {
+  cmd
     .argument('<script>', 'scenario script (e.g. fixtures/scenarios/leader-crash.ts)')
     .option('--seed <n>', 'run one seed')
     .option('--seeds <a..b>', 'sweep a range of seeds in parallel')
     .option('--workers <k>', 'worker threads for a sweep (default: cores)')
     .option('--trace <file>', 'write the trace as JSON lines (one run), or the failing seeds\' traces (sweep)')
-    .option('--json <file>', 'write a summary: { seeds, failed, simSecondsPerWallSecond }')
+    .option('--summary <file>', 'write the summary { scenario, seeds, failed, simSecondsPerWallSecond, replay } to a file')
     .option('--duration <ms>', "override the scenario's safety-phase length (virtual ms)")
-    .option('--unsafe-local-reads', 'TEST ONLY: serve reads without ReadIndex (must be caught by the checker)')
+    .option('--unsafe-local-reads', 'TEST ONLY: serve reads without ReadIndex (must be caught by the checker)');
+  // `--json` as everywhere (-o json), but still taking the file of the old `--json FILE`.
+  cmd
+    .addOption(formatOption())
+    .option('--json [file]', 'same as -o json (--json FILE: the old spelling of --summary FILE)')
+    .addHelpText(
+      'after',
+      `
+Exit code: 0 every seed passed, 1 some seed failed, 2 bad arguments or a bad script.
+
+Examples:
+  $ acp sim fixtures/scenarios/leader-crash.ts --seed 1 --trace run.jsonl
+  $ acp sim fixtures/scenarios/nemesis-soak.ts --seeds 1..200 --workers 2 --summary out.json
+  $ acp sim fixtures/scenarios/steady-writes.ts --seeds 1..20 --workers 1 -o json`,
+    )
     .action(async (script: string, o: SimOptions) => {
+      const { ScenarioError } = await import('../../runtime/sim/scenario.ts');
       try {
         process.exitCode = await simCommand(script, o);
       } catch (e) {
@@ -70,10 +100,20 @@ export function register(program: Command): void {
 }
 
 export async function simCommand(script: string, o: SimOptions): Promise<number> {
+  const summaryFile = typeof o.json === 'string' ? o.json : o.summary;
+  if (typeof o.json === 'string' && o.summary !== undefined) throw new UsageError('give either --summary FILE or --json FILE, not both');
+  const format = formatOf({ ...(o.output !== undefined ? { output: o.output } : {}), json: o.json === true });
+  say = format === 'json' || format === 'yaml' ? (s) => process.stderr.write(s) : (s) => process.stdout.write(s);
   if (o.seed !== undefined && o.seeds !== undefined) throw new UsageError('give either --seed or --seeds, not both');
   const durationMs = o.duration !== undefined ? parseIntArg(o.duration, '--duration') : undefined;
   if (durationMs !== undefined && durationMs <= 0) throw new UsageError('--duration must be positive');
+  const { loadScenario } = await import('../../runtime/sim/load.ts');
+  const { runScenario } = await import('../../actors/node/sim/run.ts');
   const scenario = await loadScenario(script);
+  const finish = async (summary: Summary): Promise<void> => {
+    if (summaryFile) writeFileSync(summaryFile, JSON.stringify(summary, null, 2) + '\n');
+    if (format === 'json' || format === 'yaml') await emit(format, summary, () => '');
+  };
   if (o.seeds === undefined) {
     const seed = o.seed === undefined ? 1 : parseIntArg(o.seed, '--seed');
     if (o.workers !== undefined) throw new UsageError('--workers only applies to --seeds sweeps');
@@ -81,22 +121,22 @@ export async function simCommand(script: string, o: SimOptions): Promise<number>
     if (o.trace) writeFileSync(o.trace, r.trace.text());
     const speed = r.simMs / Math.max(r.wallMs, 1e-3);
     const st = r.stats;
-    process.stdout.write(
+    say(
       `${scenario.name} seed ${seed}: ${r.ok ? 'PASSED' : 'FAILED'} — ${(r.simMs / 1000).toFixed(1)} simulated s in ${(r.wallMs / 1000).toFixed(2)} s (${speed.toFixed(0)}x); ` +
         `${st.ops.issued} ops (${st.ops.ok} ok, ${st.ops.pending} unknown), ${st.faults} faults, ${st.crashes} crashes, commit index ${st.commitIndex}, linearizability ${st.lincheck}\n`,
     );
     if (!r.ok) {
-      for (const f of r.failures) process.stdout.write(`  ${f.split('\n').join('\n  ')}\n`);
-      process.stdout.write(`  replay: ${replayCommand(script, seed, o)}\n`);
+      for (const f of r.failures) say(`  ${f.split('\n').join('\n  ')}\n`);
+      say(`  replay: ${replayCommand(script, seed, o)}\n`);
     }
-    if (o.trace) process.stdout.write(`trace: ${o.trace} (${r.trace.lines.length} events)\n`);
-    if (o.json) writeFileSync(o.json, JSON.stringify({ seeds: 1, failed: r.ok ? [] : [seed], simSecondsPerWallSecond: speed }, null, 2) + '\n');
+    if (o.trace) say(`trace: ${o.trace} (${r.trace.lines.length} events)\n`);
+    await finish({ scenario: scenario.name, seeds: 1, failed: r.ok ? [] : [seed], simSecondsPerWallSecond: speed, replay: r.ok ? {} : { [seed]: replayCommand(script, seed, o) } });
     return r.ok ? 0 : 1;
   }
-  return sweep(script, o, parseSeedRange(o.seeds), durationMs);
+  return sweep(script, o, parseSeedRange(o.seeds), durationMs, scenario.name, finish);
 }
 
-async function sweep(script: string, o: SimOptions, [a, b]: [number, number], durationMs: number | undefined): Promise<number> {
+async function sweep(script: string, o: SimOptions, [a, b]: [number, number], durationMs: number | undefined, name: string, finish: (s: Summary) => Promise<void>): Promise<number> {
   const workers = o.workers === undefined ? availableParallelism() : parseIntArg(o.workers, '--workers');
   if (workers < 1 || workers > 256) throw new UsageError('--workers must be between 1 and 256');
   const { Piscina } = await import('piscina');
@@ -136,7 +176,7 @@ async function sweep(script: string, o: SimOptions, [a, b]: [number, number], du
           if (!r.ok) {
             failed.push(r);
             if (tty) process.stderr.write('\n');
-            process.stdout.write(`seed ${r.seed} FAILED: ${r.failures[0]?.split('\n')[0] ?? 'unknown failure'}\n  replay: ${replayCommand(script, r.seed, o)}\n`);
+            say(`seed ${r.seed} FAILED: ${r.failures[0]?.split('\n')[0] ?? 'unknown failure'}\n  replay: ${replayCommand(script, r.seed, o)}\n`);
           }
           progress();
         },
@@ -144,7 +184,7 @@ async function sweep(script: string, o: SimOptions, [a, b]: [number, number], du
           done++;
           const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
           failed.push({ seed, ok: false, failures: [`worker error: ${msg}`], simMs: 0, wallMs: 0 });
-          process.stdout.write(`seed ${seed} FAILED: worker error: ${msg}\n  replay: ${replayCommand(script, seed, o)}\n`);
+          say(`seed ${seed} FAILED: worker error: ${msg}\n  replay: ${replayCommand(script, seed, o)}\n`);
         },
       ),
     );
@@ -159,18 +199,24 @@ async function sweep(script: string, o: SimOptions, [a, b]: [number, number], du
     const withTrace = failed.filter((f) => f.trace !== undefined);
     if (o.trace) {
       writeFileSync(o.trace, withTrace.map((f) => f.trace).join(''));
-      process.stdout.write(`traces of ${withTrace.length} failing seed(s): ${o.trace}\n`);
+      say(`traces of ${withTrace.length} failing seed(s): ${o.trace}\n`);
     } else {
       for (const f of withTrace) {
         const file = join(tmpdir(), `acp-sim-seed-${f.seed}.jsonl`);
         writeFileSync(file, f.trace!);
-        process.stdout.write(`trace of seed ${f.seed}: ${file}\n`);
+        say(`trace of seed ${f.seed}: ${file}\n`);
       }
     }
   }
-  process.stdout.write(
+  say(
     `${total} seeds: ${total - failed.length} passed, ${failed.length} failed; ${(simMs / 1000).toFixed(0)} simulated s in ${wallS.toFixed(1)} s = ${speed.toFixed(0)} simulated s per wall s (${workers} workers)\n`,
   );
-  if (o.json) writeFileSync(o.json, JSON.stringify({ seeds: total, failed: failed.map((f) => f.seed), simSecondsPerWallSecond: Number(speed.toFixed(2)) }, null, 2) + '\n');
+  await finish({
+    scenario: name,
+    seeds: total,
+    failed: failed.map((f) => f.seed),
+    simSecondsPerWallSecond: Number(speed.toFixed(2)),
+    replay: Object.fromEntries(failed.map((f) => [f.seed, replayCommand(script, f.seed, o)])),
+  });
   return failed.length > 0 ? 1 : 0;
 }

@@ -6,42 +6,69 @@ import type { Command } from 'commander';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../errors.ts';
-import { alive, clusterDir, readClusterFile, readRunFile, writeJsonAtomic, type ClusterFile } from '../cluster-dir.ts';
+import { clusterKey } from '../api-key.ts';
+import { CliError, EXIT, UsageError } from '../errors.ts';
+import { checkClusterDir, clusterDir, readClusterFile, readRunFile, writeJsonAtomic, type ClusterFile } from '../cluster-dir.ts';
 import { createCluster, portFree, spawnNode } from '../launcher.ts';
 import { clusterStatus, renderStatus, type ClusterStatus } from '../status-view.ts';
-import { intOption } from '../options.ts';
+import { dirOption, intOption } from '../options.ts';
+import { emit, formatOf, outputOptions, type Format, type OutputOptions } from '../output.ts';
+import { processStartTime, verifyNode } from '../proc.ts';
 
-export function register(program: Command): void {
-  program
-    .command('up')
-    .description('start a local cluster of real node processes on loopback')
-    .option('--nodes <n>', 'number of nodes (1-9)', '3')
-    .option('--dir <dir>', 'cluster directory (data, certificates, sockets)', '.acp')
+export function register(cmd: Command): void {
+  cmd.option('--nodes <n>', 'number of nodes (1-9)', '3');
+  dirOption(cmd, 'cluster directory (data, certificates, sockets); created mode 0700');
+  cmd
     .option('--detach', 'leave the cluster running in the background (stop it with acp down)')
-    .option('--timeout <ms>', 'how long to wait for a leader and a Monitor primary', '30000')
-    .option('--json', 'print the cluster status as JSON')
-    .action(async (o: { nodes: string; dir: string; detach?: boolean; timeout: string; json?: boolean }) => {
+    .option('--timeout <ms>', 'how long to wait for a leader and a Monitor primary', '30000');
+  outputOptions(cmd)
+    .addHelpText(
+      'after',
+      `
+The directory must be yours and not writable by other users (chmod 700); a new
+one is created mode 0700. Started again on the same directory, the cluster
+keeps its data.
+
+Examples:
+  $ acp up                          # 3 nodes in ./.acp, in the foreground; Ctrl-C stops them
+  $ acp up --detach --nodes 5       # in the background; stop it with: acp down
+  $ acp up --detach --dir /tmp/c1 -o json`,
+    )
+    .action(async (o: { nodes: string; dir: string; detach?: boolean; timeout: string } & OutputOptions) => {
+      const format = formatOf(o);
       const n = intOption('--nodes', o.nodes, 1, 9);
       const timeoutMs = intOption('--timeout', o.timeout, 1000, 600_000);
-      await up(clusterDir(o.dir), n, { detach: o.detach === true, timeoutMs, json: o.json === true });
+      await up(clusterDir(o.dir), n, { detach: o.detach === true, timeoutMs, format });
     });
 }
 
 interface UpOptions {
   detach: boolean;
   timeoutMs: number;
-  json: boolean;
+  format: Format;
+}
+
+/** Is a node process listed in run.json still running (verified, not just its pid alive)? */
+function runningNodes(dir: string): string[] {
+  const run = readRunFile(dir);
+  if (!run || !existsSync(join(dir, 'cluster.json'))) return [];
+  const cluster = readClusterFile(dir);
+  return Object.entries(run.pids)
+    .filter(([name, pid]) => {
+      const node = cluster.nodes.find((x) => x.name === name);
+      return node !== undefined && verifyNode(pid, { name, config: node.config, startTime: run.starts?.[name] }).kind === 'ours';
+    })
+    .map(([name]) => name);
 }
 
 export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
-  const running = readRunFile(dir);
-  if (running && Object.values(running.pids).some(alive)) {
-    throw new UsageError(`a cluster is already running in ${dir} (stop it with: acp down --dir ${dir})`, 1);
+  checkClusterDir(dir, { create: true });
+  if (runningNodes(dir).length > 0) {
+    throw new CliError(`a cluster is already running in ${dir} (stop it with: acp down --dir ${dir})`);
   }
   const cluster = existsSync(join(dir, 'cluster.json')) ? reuse(dir, n) : await createCluster(dir, n);
   for (const node of cluster.nodes) {
-    if (!(await portFree(node.host, node.port))) throw new UsageError(`node ${node.name} cannot start: port ${node.host}:${node.port} is taken`, 1);
+    if (!(await portFree(node.host, node.port))) throw new CliError(`node ${node.name} cannot start: port ${node.host}:${node.port} is taken`);
   }
 
   const children = new Map<string, ChildProcess>();
@@ -51,13 +78,20 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
     child.on('exit', (code, sig) => exits.set(node.name, sig ? `killed by ${sig}` : `exited with code ${code}`));
     children.set(node.name, child);
   }
+  // Each pid with its start time: `acp down` signals a pid only while it is still this process.
   const pids: Record<string, number> = {};
-  for (const [name, c] of children) if (c.pid !== undefined) pids[name] = c.pid;
-  writeJsonAtomic(join(dir, 'run.json'), { v: 1, pids, detached: o.detach, startedAt: new Date().toISOString() });
+  const starts: Record<string, number> = {};
+  for (const [name, c] of children) {
+    if (c.pid === undefined) continue;
+    pids[name] = c.pid;
+    const t = processStartTime(c.pid);
+    if (t !== undefined) starts[name] = t;
+  }
+  writeJsonAtomic(join(dir, 'run.json'), { v: 1, pids, starts, detached: o.detach, startedAt: new Date().toISOString() });
 
   let status: ClusterStatus;
   try {
-    status = await waitReady(dir, cluster, o.timeoutMs, () => {
+    status = await waitReady(dir, cluster, clusterKey(dir), o.timeoutMs, () => {
       for (const [name, why] of exits) return `node ${name} ${why}: ${lastLogLine(cluster, name)}`;
       return undefined;
     });
@@ -67,15 +101,16 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
     throw e;
   }
 
-  if (o.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
-  else process.stdout.write(renderStatus(status, dir) + '\n');
+  await emit(o.format, status, (wide) => renderStatus(status, dir, wide));
+  // Notes go to stderr when stdout carries JSON or YAML.
+  const note = (s: string): boolean => (o.format === 'json' || o.format === 'yaml' ? process.stderr : process.stdout).write(s);
 
   if (o.detach) {
     for (const c of children.values()) c.unref();
-    process.stdout.write(`\ncluster running in the background; stop it with: acp down --dir ${dir}\n`);
+    note(`\ncluster running in the background; stop it with: acp down --dir ${dir}\n`);
     return;
   }
-  process.stdout.write('\nPress Ctrl-C to stop every node.\n');
+  note('\nPress Ctrl-C to stop every node.\n');
   for (const [name, c] of children) {
     c.on('exit', () => {
       if (!stopping) process.stderr.write(`acp: node ${name} ${exits.get(name) ?? 'exited'}\n`);
@@ -99,22 +134,22 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
 function reuse(dir: string, n: number): ClusterFile {
   const c = readClusterFile(dir);
   if (c.nodes.length !== n) {
-    throw new UsageError(`${dir} holds a ${c.nodes.length}-node cluster; use --nodes ${c.nodes.length}, or a new --dir for ${n} nodes`, 2);
+    throw new UsageError(`${dir} holds a ${c.nodes.length}-node cluster; use --nodes ${c.nodes.length}, or a new --dir for ${n} nodes`);
   }
   return c;
 }
 
-async function waitReady(dir: string, cluster: ClusterFile, timeoutMs: number, failed: () => string | undefined): Promise<ClusterStatus> {
+async function waitReady(dir: string, cluster: ClusterFile, apiKey: string, timeoutMs: number, failed: () => string | undefined): Promise<ClusterStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: ClusterStatus | undefined;
   for (;;) {
     const why = failed();
-    if (why) throw new UsageError(why, 1);
-    last = await clusterStatus(dir, cluster, 1000);
+    if (why) throw new CliError(why);
+    last = await clusterStatus(cluster, 1000, apiKey);
     if (last.leader && last.monitorPrimary) return last;
     if (Date.now() > deadline) {
       const missing = !last.leader ? 'a Raft leader' : 'a Monitor primary';
-      throw new UsageError(`the cluster did not get ${missing} within ${timeoutMs} ms (see ${join(dir, 'nodes', '*', 'node.log')})`, 1);
+      throw new CliError(`the cluster did not get ${missing} within ${timeoutMs} ms (see ${join(dir, 'nodes', '*', 'node.log')})`, EXIT.unreachable);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

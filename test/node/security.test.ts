@@ -88,7 +88,7 @@ test.serial('a node with a certificate from another CA is refused and never join
 });
 
 test.serial('a wrong API key is one clear line and a non-zero exit', async (t) => {
-  const r = await runCli(['status', '--dir', c.dir, '--api-key', 'not-the-key'], { timeoutMs: 30_000 });
+  const r = await runCli(['status', '--dir', c.dir], { env: { ACP_API_KEY: 'not-the-key' }, timeoutMs: 30_000 });
   t.not(r.code, 0);
   t.is(r.stderr, 'acp: API key rejected\n');
   t.is(r.stdout, '', 'no table of "down" nodes for a rejected key');
