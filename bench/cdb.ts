@@ -178,8 +178,12 @@ class AcpCluster {
     const node = this.cluster.nodes.find((n) => n.name === name)!;
     this.procs.set(name, spawnNode(node));
     // Caught up: the restarted node has applied what the leader had committed when we looked.
-    const lead = await this.leader();
-    const target = (await this.status(lead))!.raft.cdb.commit;
+    // (A status call can time out on a loaded machine: ask again rather than give up.)
+    let target: number | undefined;
+    for (let i = 0; target === undefined; i++) {
+      if (i === 50) throw new Error(`no ACP leader answered while ${name} restarted`);
+      target = (await this.status(await this.leader()))?.raft.cdb.commit;
+    }
     for (let i = 0; i < 500; i++) {
       const s = await this.status(name);
       if (s && s.raft.cdb.applied >= target) return;
