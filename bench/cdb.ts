@@ -251,7 +251,8 @@ async function runWatchers(f: () => Promise<WatchResult>): Promise<WatchResult |
     const r = await f();
     process.stderr.write(
       `  ${r.watchers} watchers (${r.how}): ${r.writesPerSec} writes/s, delivered ${r.deliveredEvents}/${r.expectedEvents}, ` +
-        `p99 ${r.deliveryP99ms} ms (p50 ${r.deliveryP50ms}, max ${r.deliveryMaxMs}), RSS ${r.rssBeforeMiB} → peak ${r.rssPeakMiB} MiB, opened in ${r.openMs} ms\n`,
+        `p99 ${r.deliveryP99ms} ms (p50 ${r.deliveryP50ms}, max ${r.deliveryMaxMs}), RSS ${r.rssBeforeMiB} → peak ${r.rssPeakMiB} MiB, opened in ${r.openMs} ms` +
+        `${r.writeErrors ? `; ${r.writeErrors} writes failed (first: ${r.firstWriteError})` : ''}\n`,
     );
     return r;
   } catch (e) {
@@ -453,9 +454,10 @@ const aw = w(acp);
 const ew = w(E);
 row(`${WATCHERS} watchers: delivery p99 ms`, aw?.deliveryP99ms, ew?.deliveryP99ms, null);
 row(`${WATCHERS} watchers: delivery p50 ms`, aw?.deliveryP50ms, ew?.deliveryP50ms, null);
-const pct = (r: WatchResult | undefined): number | undefined => (r ? Math.round((r.deliveredEvents / Math.max(1, r.expectedEvents)) * 1000) / 10 : undefined);
+const pct = (r: WatchResult | undefined): number | undefined => (r && r.expectedEvents > 0 ? Math.round((r.deliveredEvents / r.expectedEvents) * 1000) / 10 : undefined);
 row(`${WATCHERS} watchers: events delivered %`, pct(aw), pct(ew), null);
 row(`${WATCHERS} watchers: writes/s achieved`, aw?.writesPerSec, ew?.writesPerSec, null);
+row(`${WATCHERS} watchers: writes failed`, aw?.writeErrors, ew?.writeErrors, null);
 row(`${WATCHERS} watchers: node RSS before MiB`, aw?.rssBeforeMiB, ew?.rssBeforeMiB, null);
 row(`${WATCHERS} watchers: node RSS peak MiB`, aw?.rssPeakMiB, ew?.rssPeakMiB, null);
 absolute('failover median ms', acp.failoverMs.median, E?.failoverMs.median, 200);
@@ -478,7 +480,13 @@ for (const x of [acp, E]) {
   if (!x) continue;
   const mw = x.manyWatchers;
   if ('error' in mw) console.log(`watchers row — ${x === acp ? 'ACP' : 'etcd'} failed: ${mw.error}`);
-  else console.log(`watchers row — ${mw.how}; ${mw.writes} writes at ${WATCH_RATE}/s asked for ${WATCH_MS / 1000} s, ${mw.deliveredEvents} of ${mw.expectedEvents} events within ${WATCH_DRAIN_MS / 1000} s after the last write (${mw.beforeAck} before the write's ack, counted as 0 ms); opened in ${mw.openMs} ms.`);
+  else {
+    const failed = mw.writeErrors ? `, ${mw.writeErrors} failed (first: ${mw.firstWriteError})` : '';
+    console.log(
+      `watchers row — ${mw.how}; ${mw.writes} writes acknowledged${failed} at ${WATCH_RATE}/s asked for ${WATCH_MS / 1000} s, ` +
+        `${mw.deliveredEvents} of ${mw.expectedEvents} events within ${WATCH_DRAIN_MS / 1000} s after the last write (${mw.beforeAck} before the write's ack, counted as 0 ms); opened in ${mw.openMs} ms.`,
+    );
+  }
 }
 console.log(`CLI — acp: ${NODE24} cli/acp.ts cdb get system/cli; npx acp: the same through npx (${cli.trials['npx acp']} trials); etcdctl get against the 3 endpoints; medians of ${CLI_N}, run as a user's shell would (no npm_* variables).`);
 if (out.etcdNote) console.log(out.etcdNote);

@@ -37,6 +37,7 @@ export interface WatchResult {
   writesPerSec: number;
   writes: number;
   writeErrors: number;
+  firstWriteError?: string;
   expectedEvents: number;
   deliveredEvents: number;
   /** Events that arrived before the bench saw the write's acknowledgement (counted as 0 ms). */
@@ -89,6 +90,7 @@ export async function manyWatchers(t: WatchTarget, o: WatchOptions): Promise<Wat
     let inflight = 0;
     let ok = 0;
     let errors = 0;
+    let firstError: string | undefined;
     const start = performance.now();
     const issue = (seq: number): void => {
       inflight++;
@@ -98,8 +100,9 @@ export async function manyWatchers(t: WatchTarget, o: WatchOptions): Promise<Wat
           ok++;
           inflight--;
         },
-        () => {
+        (e: unknown) => {
           errors++;
+          firstError ??= (e as Error)?.message ?? String(e);
           inflight--;
         },
       );
@@ -122,6 +125,7 @@ export async function manyWatchers(t: WatchTarget, o: WatchOptions): Promise<Wat
       writesPerSec: Math.round((ok / writeMs) * 1000),
       writes: ok,
       writeErrors: errors,
+      ...(firstError === undefined ? {} : { firstWriteError: firstError }),
       expectedEvents: expected,
       deliveredEvents: delivered,
       beforeAck,
