@@ -51,6 +51,8 @@ const WATCH_MS = QUICK ? 3000 : 5000;
 /** A node's control socket accepts 64 connections (local-api.ts); streams multiplex over them. */
 const WATCH_CONNS = 20;
 const WATCH_DRAIN_MS = 15_000;
+/** A node serving 1,000 watchers may answer writes slowly: wait for them rather than count them lost. */
+const WATCH_WRITE_TIMEOUT_MS = 30_000;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The project's Node 24, as the README tells users to run the CLI. */
@@ -289,7 +291,7 @@ function acpWatchers(c: AcpCluster, lead: string, rev0: number): Parameters<type
       }
       return close;
     },
-    write: (seq) => c.put(lead, `mw${seq % 100}`, seq),
+    write: (seq) => c.put(lead, `mw${seq % 100}`, seq, WATCH_WRITE_TIMEOUT_MS),
   };
 }
 
@@ -341,7 +343,7 @@ async function benchEtcd(): Promise<Result> {
           how: `etcd: ${WATCHERS} /v3/watch HTTP streams to the leader's JSON gateway, one connection each`,
           pid: lead.proc?.pid,
           open: (n, onRevisions) => e.watch(lead, 'mw/', n, onRevisions),
-          write: (seq) => e.put(lead, `mw/${seq % 100}`, `v${seq}`),
+          write: (seq) => e.put(lead, `mw/${seq % 100}`, `v${seq}`, WATCH_WRITE_TIMEOUT_MS),
         },
         { watchers: WATCHERS, writesPerSec: WATCH_RATE, durationMs: WATCH_MS, drainMs: WATCH_DRAIN_MS },
       ),
