@@ -486,7 +486,8 @@ for (const x of [acp, E]) {
     const failed = mw.writeErrors ? `, ${mw.writeErrors} failed (first: ${mw.firstWriteError})` : '';
     console.log(
       `watchers row — ${mw.how}; ${mw.writes} writes acknowledged${failed} at ${WATCH_RATE}/s asked for ${WATCH_MS / 1000} s, ` +
-        `${mw.deliveredEvents} of ${mw.expectedEvents} events within ${WATCH_DRAIN_MS / 1000} s after the last write (${mw.beforeAck} before the write's ack, counted as 0 ms); opened in ${mw.openMs} ms.`,
+        `${mw.deliveredEvents} of ${mw.expectedEvents} events within ${WATCH_DRAIN_MS / 1000} s after the last write (${mw.beforeAck} before the write's ack, counted as 0 ms); opened in ${mw.openMs} ms; ` +
+        `CPU over ${mw.wallS} s from the first write: node ${mw.nodeCpuS} s, bench process (writer and all watchers) ${mw.benchCpuS} s.`,
     );
   }
 }

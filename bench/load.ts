@@ -91,3 +91,16 @@ export function rssBytes(pid: number | undefined): number {
     return NaN;
   }
 }
+
+/** CPU seconds (user + system, all threads) a process has used so far (Linux /proc), or NaN. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields after the command: state is 3rd overall, so utime (14th) and stime (15th) are [11], [12]
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}

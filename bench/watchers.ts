@@ -5,7 +5,7 @@
 // (an event that arrives before the acknowledgement counts as 0), how many
 // of the expected events arrived, and the resident memory of the node
 // process the watchers are attached to. ACP and etcd get the same driver.
-import { Histogram, rssBytes } from './load.ts';
+import { cpuSeconds, Histogram, rssBytes } from './load.ts';
 
 export interface WatchTarget {
   /** Short description of how the watchers are attached (connections, streams). */
@@ -50,6 +50,14 @@ export interface WatchResult {
   rssPeakMiB: number;
   /** Time to open and register all watchers. */
   openMs: number;
+  /**
+   * From the first write until delivery stopped: wall seconds, and CPU seconds used by the node
+   * process and by this benchmark process (which writes and runs all the watchers): shows which
+   * side was the bottleneck.
+   */
+  wallS: number;
+  nodeCpuS: number;
+  benchCpuS: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -92,6 +100,8 @@ export async function manyWatchers(t: WatchTarget, o: WatchOptions): Promise<Wat
     let errors = 0;
     let firstError: string | undefined;
     const start = performance.now();
+    const nodeCpu0 = cpuSeconds(t.pid);
+    const benchCpu0 = process.cpuUsage();
     const issue = (seq: number): void => {
       inflight++;
       t.write(seq).then(
@@ -119,6 +129,9 @@ export async function manyWatchers(t: WatchTarget, o: WatchOptions): Promise<Wat
     const expected = ok * o.watchers;
     const drainEnd = performance.now() + o.drainMs;
     while (delivered < expected && performance.now() < drainEnd) await sleep(20);
+    const wallS = (performance.now() - start) / 1000;
+    const benchCpu = process.cpuUsage(benchCpu0);
+    const nodeCpuS = cpuSeconds(t.pid) - nodeCpu0;
     return {
       watchers: o.watchers,
       how: t.how,
@@ -135,6 +148,9 @@ export async function manyWatchers(t: WatchTarget, o: WatchOptions): Promise<Wat
       rssBeforeMiB: mib(rssBefore),
       rssPeakMiB: mib(rssPeak),
       openMs: Math.round(openMs),
+      wallS: round1(wallS),
+      nodeCpuS: round1(nodeCpuS),
+      benchCpuS: round1((benchCpu.user + benchCpu.system) / 1e6),
     };
   } finally {
     clearInterval(sampler);
