@@ -87,8 +87,68 @@ export class EtcdCluster {
     throw new Error('no etcd leader');
   }
 
-  put(m: Member, key: string, value: string, timeoutMs = 5000): Promise<unknown> {
-    return this.#post(m, '/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') }, timeoutMs);
+  /** Resolves with the revision of the write. */
+  async put(m: Member, key: string, value: string, timeoutMs = 5000): Promise<number> {
+    const r = (await this.#post(m, '/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') }, timeoutMs)) as { header?: { revision?: string } };
+    return Number(r.header?.revision ?? NaN);
+  }
+
+  endpoints(): string {
+    return this.members.map((m) => `http://127.0.0.1:${m.clientPort}`).join(',');
+  }
+
+  /**
+   * Open `n` watchers on every key under `prefix` through the JSON gateway's streaming
+   * `/v3/watch` (one HTTP connection each: HTTP/1.1 does not multiplex). `onRevisions` gets the
+   * mod_revision of every event a watcher receives. Resolves once every watcher is created, with
+   * a function that closes them all.
+   */
+  async watch(m: Member, prefix: string, n: number, onRevisions: (revs: number[]) => void, timeoutMs = 30_000): Promise<() => void> {
+    const end = Buffer.from(prefix);
+    end[end.length - 1]!++;
+    const body = JSON.stringify({ create_request: { key: Buffer.from(prefix).toString('base64'), range_end: end.toString('base64') } });
+    const reqs: http.ClientRequest[] = [];
+    const closeAll = (): void => {
+      for (const r of reqs) r.destroy();
+    };
+    const one = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: m.clientPort, path: '/v3/watch', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+          if (res.statusCode !== 200) return reject(new Error(`etcd watch: HTTP ${res.statusCode}`));
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (line.includes('"created":true')) resolve();
+              const revs: number[] = [];
+              for (const mm of line.matchAll(/"mod_revision":"(\d+)"/g)) revs.push(Number(mm[1]));
+              if (revs.length > 0) onRevisions(revs);
+            }
+          });
+          res.on('error', () => {});
+        });
+        req.on('error', (e) => reject(e));
+        reqs.push(req);
+        req.end(body);
+      });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`etcd watch: ${n} watchers not created within ${timeoutMs} ms`)), timeoutMs);
+    });
+    late.catch(() => {});
+    try {
+      for (let i = 0; i < n; i += 100) await Promise.race([Promise.all(Array.from({ length: Math.min(100, n - i) }, one)), late]);
+    } catch (e) {
+      closeAll();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return closeAll;
   }
 
   #post(m: Member, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
