@@ -58,7 +58,6 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
     validate: (x) => peers.validate(x),
     onFrame: (from, f) => peers.deliver(from, f),
     log: { debug: () => {}, info: () => {}, warn: (m, f) => log.warn(m, f), error: (m, f) => log.error(m, f) },
-    backoff: { baseMs: 20, maxMs: 1000 },
   });
   peers.attach({
     send: (to, f) => transport.send(to, f),
