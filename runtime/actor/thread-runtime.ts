@@ -193,12 +193,8 @@ export class ThreadRuntime {
     return { to, msg, id, corr: id, cause: 0 };
   }
 
-  sendFromTimer(cell: Cell, msg: unknown): void {
-    const env = this.#envelope(cell.path, msg);
-    env.cause = 0;
-    env.corr = env.id;
-    delete env.from;
-    this.deliver(env);
+  sendFromTimer(to: string, msg: unknown): void {
+    this.deliver(this.envelopeFor(to, msg));
   }
 
   ask<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, opts: AskOptions | undefined): Promise<R> {
