@@ -305,9 +305,6 @@ export class ThreadRuntime implements CellHost, SpawnHost, DeliveryHost, WatchHo
 
   // ---- what cells ask of their thread (CellHost), handed to the pieces ------------------
 
-  deliver(env: Envelope): void {
-    this.#delivery.deliver(env);
-  }
   makeReady(cell: Cell): void {
     this.#delivery.makeReady(cell);
   }
