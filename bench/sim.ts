@@ -11,7 +11,7 @@
 // measures the neighbours), and the figure without the first seed: that one
 // also pays for JIT warm-up, which a long sweep amortises.
 import { defineScenario } from '../runtime/sim/scenario.ts';
-import { runScenario } from '../runtime/sim/run.ts';
+import { runScenario } from '../actors/node/sim/run.ts';
 import steadyWrites from '../fixtures/scenarios/steady-writes.ts';
 
 const simSeconds = Number(process.argv[2] ?? 20);

@@ -386,7 +386,11 @@ export class MetaTable {
   receive(raw: unknown, now: number): ReceiveResult {
     const parsed = parseMetaPublication(raw);
     if (!parsed.ok) return parsed;
-    const pub = parsed.value;
+    return this.merge(parsed.value, now);
+  }
+
+  /** Merge a publication already validated at the edge (parseMetaPublication). */
+  merge(pub: MetaPublication, now: number): ReceiveResult {
     if (pub.from === this.self) return { ok: false, error: `meta publication: from is this node (${this.self})` };
     const o = this.#origin(pub.from);
     if (pub.incarnation < o.incarnation) return { ok: false, error: `meta publication: incarnation ${pub.incarnation} of ${pub.from} is older than ${o.incarnation}` };

@@ -1,92 +1,239 @@
-// The Monitor service actor, one per node in its own worker. Every interval
-// it reads the cluster's state from the local CDB, computes the health score
-// (every node does: `acp status` shows it anywhere), and — only while this
-// node leads the `monitor` Raft group — turns findings into alarms and
-// proposes them, fenced by that group's term, to the alarm ledger.
-import { defineBehavior, receive, setup, type ActorContext, type ActorRef, type ReplyTo } from '../../runtime/actor/index.ts';
+// The Monitor service actor, one per node. It owns the `monitor` Raft group,
+// whose leader is the primary and whose log is the fenced alarm ledger. It
+// keeps its own copy of the cluster's objects and meta views, fed by the CDB
+// as changes happen (a watch with a listing, and meta deltas), and every
+// interval computes the health score (every node does: `acp status` shows it
+// anywhere); only while this node is primary does it turn findings into
+// alarms and propose them, fenced by the group's term, to the ledger.
+import { receive, setup, type ActorContext, type ActorRef, type Behavior, type ReplyTo } from '../../runtime/actor/index.ts';
+import { raftGroup, type HostStatus, type LeaderEvent, type ProposeResponse, type RaftGroupMsg, type RaftGroupSettings, type ReadResponse, type StateMachine } from '../../runtime/raft-host/index.ts';
+import { listed, subscribeMsg, type Listing, type RegistryMsg } from '../../runtime/registry/registry.ts';
+import type { NodePorts } from '../../runtime/ports/ports.ts';
+import { CDB, objectKey, report, watch, watchMeta, type CdbMetaEvent, type CdbMsg, type CdbObject, type CdbWatchEvent, type ObjectKey, type ObjectView } from '../cdb/client.ts';
+import { AlarmLedger, parseAlarmPublication, type AlarmPublication, type LedgerResult } from './alarms.ts';
 import { MonitorCore } from './monitor.ts';
-import type { CdbMsg, HealthInputReply, ApiReply } from '../cdb/service.ts';
-import { objectKey } from '../cdb/schema.ts';
+import type { AlertsReply, MonitorMsg, MonitorReply, MonitorStatus } from './client.ts';
 
 export interface MonitorArgs {
   node: string;
+  voters: string[];
+  raft: RaftGroupSettings;
   intervalMs: number;
-  cdb: ActorRef<CdbMsg>;
+  ports: NodePorts;
+  registry: ActorRef<RegistryMsg>;
 }
 
-export interface MonitorStatus {
-  primary: string | undefined;
-  term: number;
-  score: number | undefined;
-  findings: number;
-  published: number;
-  rejected: number;
+type Internal =
+  | { type: 'evaluate' }
+  | Listing
+  | CdbWatchEvent
+  | CdbMetaEvent
+  | LeaderEvent
+  | { type: 'published'; r: ProposeResponse<LedgerResult> | { error: string; message: string } }
+  | { type: 'publish-done'; replyTo: ReplyTo<MonitorReply>; r: ProposeResponse<LedgerResult> | { error: string; message: string } }
+  | { type: 'alerts-ready'; all: boolean; replyTo: ReplyTo<AlertsReply | MonitorReply>; r: ReadResponse | { error: string; message: string } }
+  | { type: 'status-done'; replyTo: ReplyTo<MonitorStatus>; r: HostStatus | undefined };
+
+type Msg = MonitorMsg | Internal;
+
+const WATCH_ID = 'monitor';
+
+export function monitorService(args: MonitorArgs): Behavior<MonitorMsg> {
+  return setup<Msg>((ctx) => new MonitorService(ctx, args).behavior()) as Behavior<MonitorMsg>;
 }
-
-export type MonitorMsg = { type: 'evaluate' } | { type: 'status'; replyTo: ReplyTo<MonitorStatus> };
-
-export const monitorService = defineBehavior(import.meta.url, 'monitorService', (args: MonitorArgs) =>
-  setup<MonitorMsg>((ctx) => {
-    const m = new MonitorService(ctx, args);
-    ctx.timers.startPeriodic('evaluate', { type: 'evaluate' }, args.intervalMs);
-    ctx.self.tell({ type: 'evaluate' });
-    let running = false;
-    return receive<MonitorMsg>((_ctx, msg) => {
-      if (msg.type === 'status') return m.status(msg.replyTo);
-      // Evaluate in the background so `status` never waits behind a CDB round trip; never two at once.
-      if (running) return;
-      running = true;
-      void m.evaluate().finally(() => (running = false));
-    });
-  }),
-);
 
 class MonitorService {
-  readonly #ctx: ActorContext<MonitorMsg>;
+  readonly #ctx: ActorContext<Msg>;
   readonly #a: MonitorArgs;
   readonly #core: MonitorCore;
-  #last: MonitorStatus = { primary: undefined, term: 0, score: undefined, findings: 0, published: 0, rejected: 0 };
+  readonly #ledger = new AlarmLedger();
+  readonly #group: ActorRef<RaftGroupMsg<LedgerResult>>;
+  #cdb: ActorRef<CdbMsg> | undefined;
+  readonly #objects = new Map<ObjectKey, CdbObject>();
+  readonly #views = new Map<ObjectKey, ObjectView>();
+  #synced = false;
+  #lead = '';
+  #term = 0;
+  /** Publications of this evaluation waiting to be proposed, in order; one in flight at a time. */
+  #outbox: AlarmPublication[] = [];
+  #inFlight = false;
+  #last: Omit<MonitorStatus, 'raft' | 'activeAlarms'> = { primary: undefined, term: 0, score: undefined, findings: 0, published: 0, rejected: 0 };
 
-  constructor(ctx: ActorContext<MonitorMsg>, a: MonitorArgs) {
+  constructor(ctx: ActorContext<Msg>, a: MonitorArgs) {
     this.#ctx = ctx;
     this.#a = a;
     this.#core = new MonitorCore(a.node);
+    this.#group = ctx.spawn(
+      raftGroup<LedgerResult>({
+        group: 'monitor',
+        id: a.node,
+        voters: a.voters,
+        peers: a.ports.peers,
+        log: a.ports.openLog('monitor'),
+        stateMachine: this.#machine(),
+        settings: a.raft,
+        ...(a.ports.raftProbe?.('monitor') ? { probe: a.ports.raftProbe('monitor')! } : {}),
+      }),
+      'raft-monitor',
+      { restart: 'permanent' },
+    );
+    this.#group.tell({ type: 'watch-leader', ref: ctx.self as unknown as ActorRef<LeaderEvent> });
+    a.registry.tell(subscribeMsg(CDB, ctx.self as unknown as ActorRef<Listing>));
+    ctx.timers.startPeriodic('evaluate', { type: 'evaluate' }, a.intervalMs);
   }
 
-  async evaluate(): Promise<void> {
-    let input: HealthInputReply;
-    try {
-      input = await this.#a.cdb.ask<HealthInputReply>((replyTo) => ({ type: 'health-input', replyTo }), { timeoutMs: Math.max(1000, this.#a.intervalMs) });
-    } catch {
-      return; // the CDB is restarting; next interval
-    }
-    const lead = input.monitor.lead === '' ? undefined : input.monitor.lead;
-    const tick = this.#core.tick({ objects: input.objects, views: input.views, now: input.now, leader: lead, term: input.monitor.term, ledgerActive: input.ledgerActive });
-    this.#last = { ...this.#last, primary: lead, term: input.monitor.term, score: tick.health.score, findings: tick.health.findings.length };
-    const now = Math.floor(this.#ctx.now());
-    this.#a.cdb.tell({
-      type: 'report',
-      key: objectKey('service', `${this.#a.node}-monitor`),
-      meta: { state: 'running', updatedBy: { node: this.#a.node, service: 'monitor' }, updatedAt: now },
-      stats: { healthScore: tick.health.score, findings: tick.health.findings.length },
-    });
-    for (const pub of tick.publications) {
-      let r: ApiReply;
-      try {
-        r = await this.#a.cdb.ask<ApiReply>((replyTo) => ({ type: 'alarm', pub, replyTo }), { timeoutMs: 5000 });
-      } catch {
+  behavior(): Behavior<Msg> {
+    return receive<Msg>((_ctx, msg) => this.#handle(msg));
+  }
+
+  #machine(): StateMachine<LedgerResult> {
+    const ledger = this.#ledger;
+    const observe = this.#a.ports.observe;
+    const node = this.#a.node;
+    return {
+      apply: (index, data) => {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(data);
+        } catch {
+          return { ok: false, code: 'invalid', reason: 'not JSON' } satisfies LedgerResult;
+        }
+        const r = ledger.apply(raw);
+        if (observe && r.ok && !r.duplicate) {
+          const p = raw as AlarmPublication;
+          observe('ledger-accepted', { node, index, from: p.from, term: p.fence.term, seq: p.fence.seq });
+        }
+        return r;
+      },
+      snapshot: () => ledger.snapshot(),
+      restore: (data) => ledger.restore(data === '' ? new AlarmLedger().snapshot() : data),
+    };
+  }
+
+  #handle(msg: Msg): void {
+    const ctx = this.#ctx;
+    switch (msg.type) {
+      case 'listing': {
+        const ref = listed(CDB, msg);
+        if (ref === undefined || ref.path === this.#cdb?.path) return;
+        this.#cdb = ref;
+        this.#synced = false;
+        ref.tell(watch(WATCH_ID, { fromRevision: 0 }, ctx.self as unknown as ActorRef<CdbWatchEvent>, true));
+        ref.tell(watchMeta(ctx.self as unknown as ActorRef<CdbMetaEvent>));
         return;
       }
-      if (r.ok) this.#last.published++;
-      else {
+      case 'cdb-watch':
+        if (msg.objects) {
+          this.#objects.clear();
+          for (const o of msg.objects) this.#objects.set(objectKey(o.type, o.id), o);
+          this.#synced = true;
+        }
+        for (const c of msg.changes) {
+          if (c.op === 'put') this.#objects.set(c.key, c.object);
+          else this.#objects.delete(c.key);
+        }
+        return;
+      case 'cdb-watch-end':
+        // Compacted (or refused): list and watch again.
+        this.#synced = false;
+        this.#cdb?.tell(watch(WATCH_ID, { fromRevision: 0 }, ctx.self as unknown as ActorRef<CdbWatchEvent>, true));
+        return;
+      case 'cdb-meta':
+        for (const v of msg.views) this.#views.set(v.key, v);
+        for (const k of msg.removed) this.#views.delete(k);
+        return;
+      case 'leader':
+        if (msg.group !== 'monitor') return;
+        this.#lead = msg.lead;
+        this.#term = msg.term;
+        return;
+      case 'evaluate':
+        return this.#evaluate();
+      case 'published': {
+        this.#inFlight = false;
+        const r = msg.r;
+        const res = 'error' in r ? undefined : r.result;
+        if (res?.ok) {
+          this.#last.published++;
+          return this.#sendNext();
+        }
         this.#last.rejected++;
-        this.#ctx.log.warn('alarm publication rejected', { code: r.code, message: r.message });
-        return; // the ledger fenced us (or we lost leadership): the next tick re-derives from the ledger
+        this.#outbox = [];
+        const why = res && !res.ok ? `${res.code}: ${res.reason}` : 'error' in r ? `${r.error}: ${(r as { message?: string }).message ?? ''}` : 'unknown';
+        // The ledger fenced us (or we lost leadership): the next evaluation re-derives from the ledger.
+        ctx.log.warn('alarm publication rejected', { reason: why });
+        return;
       }
+      case 'publish': {
+        const p = parseAlarmPublication(msg.pub);
+        if (!p.ok) return ctx.reply(msg.replyTo, { ok: false, code: 'invalid', message: p.error });
+        this.#propose(JSON.stringify(p.value), (r) => ({ type: 'publish-done', replyTo: msg.replyTo, r }));
+        return;
+      }
+      case 'publish-done': {
+        const r = msg.r;
+        if ('error' in r) {
+          const m = (r as { message?: string }).message;
+          return ctx.reply(msg.replyTo, { ok: false, code: r.error, message: m ?? `no Monitor primary reachable (leader: ${(r as { leader?: string }).leader || 'unknown'})` });
+        }
+        const res = r.result;
+        return ctx.reply(msg.replyTo, res.ok ? { ...res, ok: true } : { ok: false, code: res.code, message: res.reason });
+      }
+      case 'alerts':
+        ctx.ask<RaftGroupMsg<LedgerResult>, ReadResponse>(this.#group, (replyTo) => ({ type: 'read', replyTo }), 3000, (a) => ({
+          type: 'alerts-ready',
+          all: msg.all,
+          replyTo: msg.replyTo,
+          r: a.ok ? a.value : { error: 'unavailable', message: a.error.message },
+        }));
+        return;
+      case 'alerts-ready': {
+        const r = msg.r;
+        if ('error' in r) return ctx.reply(msg.replyTo, { ok: false, code: r.error, message: r.error === 'not-leader' ? 'no Monitor primary right now' : ((r as { message?: string }).message ?? r.error) });
+        const l = this.#ledger;
+        return ctx.reply(msg.replyTo, { ok: true, active: l.active(), history: msg.all ? l.history() : [], fence: l.highest, holder: l.holder ?? null });
+      }
+      case 'status':
+        ctx.ask<RaftGroupMsg<LedgerResult>, HostStatus>(this.#group, (replyTo) => ({ type: 'status', replyTo }), 1000, (a) => ({
+          type: 'status-done',
+          replyTo: msg.replyTo,
+          r: a.ok ? a.value : undefined,
+        }));
+        return;
+      case 'status-done':
+        return ctx.reply(msg.replyTo, { ...this.#last, activeAlarms: this.#ledger.active().length, raft: msg.r });
     }
   }
 
-  status(replyTo: ReplyTo<MonitorStatus>): void {
-    this.#ctx.reply(replyTo, this.#last);
+  #evaluate(): void {
+    // Health from a partial picture would raise false alarms: wait for the first listing.
+    if (!this.#synced) return;
+    const now = Math.floor(this.#ctx.now());
+    const lead = this.#lead === '' ? undefined : this.#lead;
+    const tick = this.#core.tick({ objects: [...this.#objects.values()], views: this.#views, now, leader: lead, term: this.#term, ledgerActive: this.#ledger.active() });
+    this.#last = { ...this.#last, primary: lead, term: this.#term, score: tick.health.score, findings: tick.health.findings.length, findingIds: tick.health.findings.map((f) => f.id) };
+    const node = this.#a.node;
+    this.#cdb?.tell(
+      report(objectKey('service', `${node}-monitor`), {
+        meta: { state: 'running', updatedBy: { node, service: 'monitor' }, updatedAt: now },
+        stats: { healthScore: tick.health.score, findings: tick.health.findings.length },
+      }),
+    );
+    if (tick.publications.length === 0) return;
+    this.#outbox.push(...tick.publications);
+    if (!this.#inFlight) this.#sendNext();
+  }
+
+  #sendNext(): void {
+    const pub = this.#outbox.shift();
+    if (pub === undefined) return;
+    this.#inFlight = true;
+    this.#propose(JSON.stringify(pub), (r) => ({ type: 'published', r }));
+  }
+
+  #propose(data: string, map: (r: ProposeResponse<LedgerResult> | { error: string; message: string }) => Msg): void {
+    this.#ctx.ask<RaftGroupMsg<LedgerResult>, ProposeResponse<LedgerResult>>(this.#group, (replyTo) => ({ type: 'propose', data, replyTo }), 6000, (a) =>
+      map(a.ok ? a.value : { error: 'indeterminate', message: a.error.message }),
+    );
   }
 }

@@ -12,9 +12,9 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { loadScenario } from '../../runtime/sim/load.ts';
-import { runScenario } from '../../runtime/sim/run.ts';
+import { runScenario } from '../../actors/node/sim/run.ts';
 import { ScenarioError } from '../../runtime/sim/scenario.ts';
-import type { SweepResult, SweepTask } from '../../runtime/sim/sweep-worker.ts';
+import type { SweepResult, SweepTask } from '../../actors/node/sim/sweep-worker.ts';
 
 interface SimOptions {
   seed?: string;
@@ -101,7 +101,7 @@ async function sweep(script: string, o: SimOptions, [a, b]: [number, number], du
   if (workers < 1 || workers > 256) throw new UsageError('--workers must be between 1 and 256');
   const { Piscina } = await import('piscina');
   const pool = new Piscina({
-    filename: new URL('../../runtime/sim/sweep-worker.ts', import.meta.url).href,
+    filename: new URL('../../actors/node/sim/sweep-worker.ts', import.meta.url).href,
     minThreads: workers,
     maxThreads: workers,
     // Sim runs are CPU-bound and independent: one at a time per thread.

@@ -1,9 +1,9 @@
 // What a behaviour sees of its actor (ActorContext): refs, clock and log,
-// spawning and stopping children, watches, replies, timers and stash. Its
-// subclass Cell (cell.ts) runs the actor — mailbox, message loop, crash and
-// stop; one object per actor, so a context costs no extra allocation.
-// Children, timers and stash are objects of their own (children.ts,
-// timers.ts, stash.ts), made on first use.
+// spawning and stopping children, watches, replies and asks, timers and
+// stash. Its subclass Cell (cell.ts) runs the actor — mailbox, message
+// loop, crash and stop; one object per actor, so a context costs no extra
+// allocation. Children, timers and stash are objects of their own
+// (children.ts, timers.ts, stash.ts), made on first use.
 import type { ActorContext, ActorRef, Behavior, BehaviorFactory, Logger, ReplyTo, SpawnOptions, Stash, Timers } from './types.ts';
 import type { Envelope, RefData, SpawnSpec } from './wire.ts';
 import { ActorStoppedError, toError } from './errors.ts';
@@ -26,6 +26,8 @@ export interface ContextHost extends ChildrenHost {
   /** Start an actor in this thread. */
   spawnLocal(spec: SpawnSpec): { readonly self: ActorRef<unknown> };
   sendReply(thread: string, id: number, ok: boolean, v: unknown): void;
+  /** An ask whose answer (or failure) comes to exactly one of the callbacks. */
+  askWith<R>(to: RefData, make: (r: ReplyTo<R>) => unknown, timeoutMs: number, onReply: (v: R) => void, onError: (e: Error) => void): void;
   /** A timer's message to the actor at `to` (no cause: it comes from no message). */
   sendFromTimer(to: string, msg: unknown): void;
   envelopeFor(to: string, msg: unknown): Envelope;
@@ -179,6 +181,18 @@ export abstract class CellContext<H extends ContextHost> implements ActorContext
     p.then(
       (value) => this.#selfIfSame(inc, () => map({ ok: true, value })),
       (e) => this.#selfIfSame(inc, () => map({ ok: false, error: toError(e) })),
+    );
+  }
+
+  ask<T, R>(target: ActorRef<T>, make: (replyTo: ReplyTo<R>) => T, timeoutMs: number, map: (r: { ok: true; value: R } | { ok: false; error: Error }) => unknown): void {
+    const inc = this.incarnation;
+    this.rt.askWith<R>(
+      target as unknown as RefData,
+      make as (r: ReplyTo<R>) => unknown,
+      timeoutMs,
+      // askWith may answer inside the target's turn (in-thread): hand the result on as a message.
+      (value) => this.#selfIfSame(inc, () => map({ ok: true, value })),
+      (error) => this.#selfIfSame(inc, () => map({ ok: false, error })),
     );
   }
 

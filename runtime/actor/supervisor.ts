@@ -15,6 +15,8 @@ export interface ChildSpec {
   shutdownMs?: number;
   placement?: Placement;
   mailbox?: MailboxOptions;
+  /** Called with the child's ref each time the supervisor starts it (e.g. to register it by a key). */
+  onStart?: (ref: ActorRef<unknown>) => void;
 }
 
 export type SupervisorMsg =
@@ -25,16 +27,15 @@ export function supervisor(strategy: SupervisorStrategy, specs: readonly ChildSp
   return setup<SupervisorMsg>((ctx) => {
     const refs = new Map<string, ActorRef<unknown>>();
     for (const s of specs) {
-      refs.set(
-        s.id,
-        ctx.spawn(s.behavior, s.id, {
+      const ref = ctx.spawn(s.behavior, s.id, {
           restart: s.restart ?? 'permanent',
           ...(s.shutdownMs !== undefined ? { shutdownMs: s.shutdownMs } : {}),
           ...(s.placement ? { placement: s.placement } : {}),
           ...(s.mailbox ? { mailbox: s.mailbox } : {}),
           args: s.args,
-        }),
-      );
+        });
+      refs.set(s.id, ref);
+      s.onStart?.(ref);
     }
     return {
       ...receive<SupervisorMsg>((ctx, msg) => {

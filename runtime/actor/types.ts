@@ -150,6 +150,13 @@ export interface ActorContext<M> {
   replyError<R>(to: ReplyTo<R>, error: Error): void;
   /** Ask from inside an actor; the result comes back as a message built by `map`. */
   pipeToSelf<T>(p: Promise<T>, map: (r: { ok: true; value: T } | { ok: false; error: Error }) => M): void;
+  /**
+   * Ask `target` and get the answer (or the failure: timeout, target stopped…) back as a
+   * message to self built by `map`, as Akka Typed's `context.ask`. No promise is involved,
+   * so the state change stays inside message handling and the simulator needs no real
+   * microtask turn. An answer that arrives after this actor restarted is dropped.
+   */
+  ask<T, R>(target: ActorRef<T>, make: (replyTo: ReplyTo<R>) => T, timeoutMs: number, map: (r: { ok: true; value: R } | { ok: false; error: Error }) => M): void;
 
   readonly timers: Timers<M>;
   readonly stash: Stash<M>;

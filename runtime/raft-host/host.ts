@@ -31,7 +31,6 @@
 import { receive, setup } from '../actor/behavior.ts';
 import type { ActorContext, ActorRef, Behavior, ReplyTo } from '../actor/types.ts';
 import { RawNode } from '../raft/rawnode.ts';
-import { parseRaftMessage } from '../raft/schema.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
@@ -105,7 +104,6 @@ export function raftHost<Res = unknown>(opts: RaftHostOptions<Res>): Behavior<Ra
 
 /** Stats a host keeps about itself (diagnostics; read by the simulator). */
 export interface RaftHostStats {
-  invalidMessages: number;
   persistErrors: number;
   snapshotsTaken: number;
   snapshotsRestored: number;
@@ -139,7 +137,7 @@ export class RaftHostCore<Res = unknown> {
   #watchers = new Set<ActorRef<LeaderEvent>>();
   #lastLead = '';
   #lastTerm = -1;
-  readonly stats: RaftHostStats = { invalidMessages: 0, persistErrors: 0, snapshotsTaken: 0, snapshotsRestored: 0 };
+  readonly stats: RaftHostStats = { persistErrors: 0, snapshotsTaken: 0, snapshotsRestored: 0 };
 
   constructor(ctx: ActorContext<RaftHostMsg<Res>>, o: RaftHostOptions<Res>) {
     this.#ctx = ctx;
@@ -191,6 +189,7 @@ export class RaftHostCore<Res = unknown> {
       applied: () => this.#applied,
       status: () => this.status(),
       stateDigest: () => (this.sm.digest ? this.sm.digest() : this.sm.snapshot()),
+      ref: ctx.self as ActorRef<RaftHostMsg<unknown>>,
     });
     // First boot of a founding member: the bootstrap entries must be durable
     // before the node says anything (nothing is sent while a persist is in flight).
@@ -220,17 +219,10 @@ export class RaftHostCore<Res = unknown> {
         this.node.tick();
         if (++this.#ticks % 10 === 0) this.#expireReads();
         break;
-      case 'raft': {
-        // Frames come off the wire: never step something we have not validated.
-        const parsed = parseRaftMessage(msg.msg);
-        if (!parsed.ok) {
-          this.stats.invalidMessages++;
-          this.#ctx.log.warn('dropping invalid raft message', { group: this.group, error: parsed.error });
-          return;
-        }
-        this.node.step(parsed.msg);
+      case 'raft':
+        // Validated once, at the edge where it came off the wire (runtime/ports/peers.ts).
+        this.node.step(msg.msg);
         break;
-      }
       case 'propose':
         this.#queuePropose(msg.data, msg.replyTo);
         return;

@@ -1,40 +1,30 @@
-// The generic Raft host actor: one actor per Raft group per node, owning a
-// RawNode, its durable log, and a StateMachine you supply.
+// The generic Raft home of a node: one group actor per Raft group (group.ts),
+// which owns the group's host (host.ts: one RawNode, its durable log, a
+// StateMachine you supply) and its channels on the node's PeerPort.
 //
-// Usage (one node, two groups sharing one transport):
+//   ctx.spawn(raftGroup<MyRes>({ group: 'cdb', id: 'n1', voters: ['n1', 'n2', 'n3'],
+//     peers: ports.peers, log: ports.openLog('cdb'), stateMachine: mySm,
+//     settings: { tickMs: 5, electionTicks: 30, heartbeatTicks: 3, snapshotEvery: 5000 } }), 'raft-cdb');
 //
-//   const router = new RaftRouter();
-//   const transport: RaftTransport = { send: (to, group, msg) => net.send(to, { group, msg }) };
-//   net.onFrame((frame) => router.deliverFrame(frame));        // { group, msg } off the wire
-//   const meta = system.spawn(raftHost<MyRes>({
-//     group: 'meta', id: 'n1', peers: ['n1', 'n2', 'n3'],      // founding voters; [] to join later
-//     storage: new SqliteDurableLog('/var/acp/meta.db'), transport,
-//     stateMachine: mySm,                                      // StateMachine<MyRes>
-//     tickMs: 100, electionTick: 10, heartbeatTick: 1,          // defaults
-//   }), 'raft-meta');
-//   router.register('meta', meta);
-//
-// Requests (protocol.ts):
+// Requests (protocol.ts, group.ts):
 //   { type: 'propose', data, replyTo }  → { ok: true, index, result }  (result = stateMachine.apply(index, data))
 //                                        | { error: 'not-leader', leader } | { error: 'unavailable', message }
-//                                        | { error: 'indeterminate', message }
+//                                        | { error: 'indeterminate', message }    (forwarded to the leader if need be)
 //   { type: 'read', replyTo }          → { ok: true, index } once the local state machine has applied
 //                                        a confirmed ReadIndex: read your state machine now (linearizable)
 //   { type: 'status', replyTo }        → HostStatus { group, id, role, term, lead, commit, applied, voters, learners }
 //   { type: 'watch-leader', ref }      → ref gets LeaderEvent { type: 'leader', group, lead, term } now and on
-//                                        every change of (lead, term), sent once the change is durable;
-//                                        { type: 'unwatch-leader', ref } (or ref terminating) stops it.
+//                                        every change of (lead, term), sent once the change is durable.
 //                                        The term is a fencing token: it only grows.
 //   { type: 'admin', req: { kind: 'conf-change' | 'transfer-leader' | 'campaign', ... }, replyTo } → AdminResponse
 //
-// The state machine is touched only inside the host actor: apply() in log
-// order, snapshot() every `snapshotEvery` entries, restore() on start and on
-// a snapshot from the leader. Reading it from outside (after a `read` reply)
-// must be done on the same thread; it never goes backwards within an incarnation.
+// The state machine is touched only inside the host actor, in the group's
+// thread: apply() in log order, snapshot() every `snapshotEvery` entries,
+// restore() on start and on a snapshot from the leader. The owning service
+// may read it synchronously from the same thread; after a `read` reply it is
+// linearizable.
 export { raftHost, RaftHostCore } from './host.ts';
 export type { RaftHostStats } from './host.ts';
-export { RaftRouter } from './router.ts';
-export type { RaftFrameMsg } from './router.ts';
+export { raftGroup, validateForward } from './group.ts';
+export type { RaftGroupMsg, RaftGroupOptions, RaftGroupSettings, ForwardFrame } from './group.ts';
 export type * from './protocol.ts';
-export { KvStateMachine, encodeCommand, decodeCommand } from './kv.ts';
-export type { KvCommand, KvResult, KvValue, ClientRequest, ClientResponse } from './kv.ts';

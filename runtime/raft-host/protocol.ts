@@ -83,8 +83,8 @@ export type AdminResponse = { ok: true } | { ok: false; error: string; leader?: 
 
 export type RaftHostMsg<Res = unknown> =
   | { type: 'tick' }
-  /** A Raft message from a peer of this group, unvalidated (it came off the wire). */
-  | { type: 'raft'; msg: unknown }
+  /** A Raft message from a peer of this group, validated where it came off the wire. */
+  | { type: 'raft'; msg: Message }
   /** Replicate `data` (non-empty) through the log; reply with StateMachine.apply's result. */
   | { type: 'propose'; data: string; replyTo: ReplyTo<ProposeResponse<Res>> }
   /** Linearizable read barrier (ReadIndex). Works on followers too (the leader confirms). */
@@ -118,6 +118,8 @@ export interface HostView {
   status(): HostStatus;
   /** Deterministic serialization of the state machine. */
   stateDigest(): string;
+  /** The host itself (the simulator sends it admin requests). */
+  readonly ref: ActorRef<RaftHostMsg<unknown>>;
 }
 
 /** Observation hooks for the simulator's invariant checks. Real nodes pass none. */

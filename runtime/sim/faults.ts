@@ -5,10 +5,25 @@
 // run fail, because a scenario that believes it tested something it did not
 // is worse than no scenario.
 import type { Rng } from '../env/random.ts';
-import type { SimCluster } from './cluster.ts';
+import type { AdminRequest, AdminResponse } from '../raft-host/protocol.ts';
+import type { SimNode } from './node.ts';
+import type { SimDisk } from './disk.ts';
 import type { SimNetwork } from './network.ts';
 import type { Fault, Scenario } from './scenario.ts';
 import type { Scheduler } from './scheduler.ts';
+
+/** What faults need from the simulated cluster (actors/node/sim/cluster.ts implements it). */
+export interface ClusterControl {
+  readonly nodes: ReadonlyMap<string, { id: string; sim: SimNode; disk: SimDisk; crashOnSnapshotInstall: number | undefined }>;
+  snapshotInstallCrashes: number;
+  members(): { voters: string[]; learners: string[] };
+  up(): { id: string; sim: SimNode }[];
+  leader(): string | undefined;
+  fault(what: string, data?: unknown): void;
+  crash(id: string): void;
+  restart(id: string): void;
+  admin(id: string, req: AdminRequest, timeoutMs?: number): Promise<AdminResponse>;
+}
 
 interface Applied {
   label: string;
@@ -25,14 +40,14 @@ export class FaultInjector {
   #s: Scenario;
   #sched: Scheduler;
   #net: SimNetwork;
-  #cluster: SimCluster;
+  #cluster: ClusterControl;
   #rng: Rng;
   #applied: Applied[] = [];
   /** Problems found while applying (a fault that could not be applied at all). */
   readonly problems: string[] = [];
   nemesisActions = 0;
 
-  constructor(s: Scenario, sched: Scheduler, net: SimNetwork, cluster: SimCluster, rng: Rng) {
+  constructor(s: Scenario, sched: Scheduler, net: SimNetwork, cluster: ClusterControl, rng: Rng) {
     this.#s = s;
     this.#sched = sched;
     this.#net = net;

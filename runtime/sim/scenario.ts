@@ -111,7 +111,10 @@ const scenarioSchema = z
       opTimeoutMs: z.number().positive().default(1000),
       /** Pause between a client's operations. */
       thinkMs: z.number().min(0).default(5),
-      mix: z.object({ read: z.number().min(0), write: z.number().min(0), cas: z.number().min(0) }).default({ read: 0.4, write: 0.4, cas: 0.2 }),
+      /** Operation mix on CDB objects: read = linearizable get, write = put, cas = put with expectRevision, delete. */
+      mix: z
+        .object({ read: z.number().min(0), write: z.number().min(0), cas: z.number().min(0), delete: z.number().min(0).default(0.05) })
+        .default({ read: 0.4, write: 0.4, cas: 0.2, delete: 0.05 }),
     }),
     /** Length of the faulty (safety) phase, in virtual ms. */
     durationMs: z.number().positive(),
@@ -187,7 +190,7 @@ export function defineScenario(input: ScenarioInput): Scenario {
     }
   });
   const mix = s.workload.mix;
-  if (mix.read + mix.write + mix.cas <= 0) throw new ScenarioError(`scenario "${name}": workload.mix: at least one of read/write/cas must be positive`);
+  if (mix.read + mix.write + mix.cas + mix.delete <= 0) throw new ScenarioError(`scenario "${name}": workload.mix: at least one of read/write/cas/delete must be positive`);
   return Object.assign(s, { $scenario: true as const });
 }
 

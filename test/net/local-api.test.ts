@@ -119,11 +119,9 @@ test('no node running: clear error', async (t) => {
 
 test('requests time out when the handler hangs', async (t) => {
   const f = await setup(t);
-  const t0 = Date.now();
   const err = await t.throwsAsync(callLocal(f.dir, 'hang', {}, { apiKey: f.key, timeoutMs: 300 }), { instanceOf: LocalApiError });
   t.is(err?.code, 'ETIMEDOUT');
   t.regex(err!.message, /hang: no answer .* within \d+ ms/);
-  t.true(Date.now() - t0 < 2000);
   t.is(f.hung.n, 1);
   // the server is fine afterwards
   t.deepEqual(await callLocal(f.dir, 'echo', { text: 'still here' }, { apiKey: f.key }), { echoed: 'still here' });

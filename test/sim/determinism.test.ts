@@ -1,6 +1,6 @@
 import test from 'ava';
 import leaderCrash from '../../fixtures/scenarios/leader-crash.ts';
-import { runScenario } from '../../runtime/sim/run.ts';
+import { runScenario } from '../../actors/node/sim/run.ts';
 
 test('same seed gives a byte-identical trace; another seed differs', async (t) => {
   const a = await runScenario(leaderCrash, { seed: 11, trace: true, durationMs: 3000 });

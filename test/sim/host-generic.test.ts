@@ -5,7 +5,6 @@ import { ActorSystem } from '../../runtime/actor/index.ts';
 import type { ActorRef } from '../../runtime/actor/types.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
 import { raftHost } from '../../runtime/raft-host/host.ts';
-import { RaftRouter } from '../../runtime/raft-host/router.ts';
 import type { HostStatus, LeaderEvent, ProposeResponse, RaftHostMsg, ReadResponse, StateMachine } from '../../runtime/raft-host/protocol.ts';
 import { MemoryDurableLog } from '../../runtime/raft/storage.ts';
 import { Buggify } from '../../runtime/sim/buggify.ts';
@@ -45,6 +44,18 @@ class Register implements StateMachine<string> {
   }
   restore(data: string): void {
     this.value = data;
+  }
+}
+
+/** Routes `{ group, msg }` frames to the host of their group (what a node's PeerPort does by channel). */
+class RaftRouter {
+  readonly #hosts = new Map<string, ActorRef<{ type: 'raft'; msg: never }>>();
+  register(group: string, host: ActorRef<{ type: 'raft'; msg: never }>): void {
+    this.#hosts.set(group, host);
+  }
+  deliverFrame(frame: unknown): void {
+    const f = frame as { group: string; msg: never };
+    this.#hosts.get(f.group)?.tell({ type: 'raft', msg: f.msg });
   }
 }
 

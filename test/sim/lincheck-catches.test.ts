@@ -2,7 +2,7 @@
 // ReadIndex) must be caught by the linearizability checker for some seed.
 import test from 'ava';
 import { defineScenario } from '../../runtime/sim/scenario.ts';
-import { runScenario } from '../../runtime/sim/run.ts';
+import { runScenario } from '../../actors/node/sim/run.ts';
 
 const stale = defineScenario({
   name: 'stale-reads',

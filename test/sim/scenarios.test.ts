@@ -2,7 +2,7 @@
 // keep the suite around two minutes on two cores; `acp sim` runs them in full).
 import test from 'ava';
 import { loadScenario } from '../../runtime/sim/load.ts';
-import { runScenario } from '../../runtime/sim/run.ts';
+import { runScenario } from '../../actors/node/sim/run.ts';
 
 const cases: [string, number[], number | undefined][] = [
   ['leader-crash', [1, 2], undefined],

@@ -1,9 +1,9 @@
 // Piscina worker for seed sweeps: runs one (script, seed) with the trace off
 // (fast); a failing seed is re-run with the trace on — the run is
 // deterministic, so the second run fails the same way and its trace shows how.
-import { loadScenario } from './load.ts';
+import { loadScenario } from '../../../runtime/sim/load.ts';
 import { runScenario } from './run.ts';
-import type { Scenario } from './scenario.ts';
+import type { Scenario } from '../../../runtime/sim/scenario.ts';
 
 export interface SweepTask {
   script: string;

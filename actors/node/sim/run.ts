@@ -1,22 +1,26 @@
-// One simulation run: a scenario and a seed in, a verdict (and optionally a
-// trace) out. Phases, as in TigerBeetle's VOPR:
-//   1. safety: workload + scripted faults + nemesis, invariants checked as the
-//      nodes report, and periodically over their logs;
+// One simulation run of real nodes: a scenario and a seed in, a verdict (and
+// optionally a trace) out. Phases, as in TigerBeetle's VOPR:
+//   1. safety: workload + scripted faults + nemesis, Raft invariants (of both
+//      the cdb and the monitor group) and the Monitor's fencing invariants
+//      checked as the nodes report, and periodically over their logs;
 //   2. heal-and-converge: every fault undone, every node restarted; the
-//      cluster must elect a leader, bring all members to the same applied log
-//      and state, and accept new writes — within the scenario's timeout;
-//   3. the client history must be linearizable.
-import { SeededRng } from '../env/random.ts';
-import { checkOperations, kvModel, renderCheckResult } from '../lincheck/index.ts';
-import { Buggify, defaultBuggify } from './buggify.ts';
-import { SimCluster } from './cluster.ts';
-import { FaultInjector } from './faults.ts';
-import { RaftInvariants } from './invariants.ts';
-import type { LogView } from './invariants.ts';
-import { SimNetwork, defaultLatency } from './network.ts';
-import type { Scenario } from './scenario.ts';
-import { Scheduler } from './scheduler.ts';
-import { Trace } from './trace.ts';
+//      cluster must elect a leader, accept new writes, bring all members of
+//      each group to the same applied log and state, and every node's health
+//      score must settle on the same healthy value — within the timeout;
+//   3. the client history of CDB objects must be linearizable.
+import { SeededRng } from '../../../runtime/env/random.ts';
+import { checkOperations, renderCheckResult } from '../../../runtime/lincheck/index.ts';
+import { Buggify, defaultBuggify } from '../../../runtime/sim/buggify.ts';
+import { FaultInjector } from '../../../runtime/sim/faults.ts';
+import { RaftInvariants } from '../../../runtime/sim/invariants.ts';
+import type { LogView } from '../../../runtime/sim/invariants.ts';
+import { SimNetwork, defaultLatency } from '../../../runtime/sim/network.ts';
+import type { Scenario } from '../../../runtime/sim/scenario.ts';
+import { Scheduler } from '../../../runtime/sim/scheduler.ts';
+import { Trace } from '../../../runtime/sim/trace.ts';
+import { cdbModel } from '../../cdb/lincheck-model.ts';
+import { GROUPS, SimCluster, type Group } from './cluster.ts';
+import { MonitorInvariants } from './monitor-invariants.ts';
 import { Workload } from './workload.ts';
 
 /** Search steps per key partition before the linearizability check gives up ('unknown', not a failure). */
@@ -26,7 +30,7 @@ export interface RunOptions {
   seed: number;
   /** Keep the full trace (slower; needed for --trace and failing-seed traces). */
   trace?: boolean;
-  /** TEST ONLY: serve reads locally on any node (breaks linearizability on purpose). */
+  /** TEST ONLY: serve CDB reads locally on any node (breaks linearizability on purpose). */
   unsafeLocalReads?: boolean;
   /** Override the scenario's safety-phase length (ms). */
   durationMs?: number;
@@ -52,6 +56,9 @@ export interface RunResult {
     snapshotsRestored: number;
     buggifyFired: Record<string, number>;
     invariantChecks: number;
+    alarmsAccepted: number;
+    /** 'settled' when every node's health reached 100 after the heal, else what was seen. */
+    health: string;
     lincheck: string;
     commitIndex: number;
   };
@@ -80,12 +87,19 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
   net.setLoss(s.network.loss);
   net.setDuplication(s.network.duplication);
   net.setReorder(s.network.reorder);
-  const invariants = new RaftInvariants();
-  invariants.onViolation = (v) => {
-    fail(`invariant ${v.invariant} violated on ${v.node}: ${v.message}`);
+  const invariants = { cdb: new RaftInvariants(), monitor: new RaftInvariants() } satisfies Record<Group, RaftInvariants>;
+  for (const g of GROUPS) {
+    invariants[g].onViolation = (v) => {
+      fail(`invariant ${v.invariant} violated on ${v.node} (${g} group): ${v.message}`);
+      sched.stop();
+    };
+  }
+  const monitorInv = new MonitorInvariants();
+  monitorInv.onViolation = (v) => {
+    fail(`monitor invariant ${v.invariant} violated on ${v.node}: ${v.message}`);
     sched.stop();
   };
-  const cluster = new SimCluster({ scenario: s, sched, net, trace, buggify, invariants, rng: rngCluster, unsafeLocalReads: opts.unsafeLocalReads ?? false });
+  const cluster = new SimCluster({ scenario: s, sched, net, trace, buggify, invariants, rng: rngCluster, unsafeLocalReads: opts.unsafeLocalReads ?? false, observe: (k, d) => monitorInv.observe(k, d) });
   // Every real promise here is a node runtime's (admin asks included), reported
   // through Env.settling; client requests use callback asks and need none.
   sched.pendingReactions = () => 'none';
@@ -93,13 +107,19 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
   const faults = new FaultInjector(s, sched, net, cluster, rngFaults);
   const duration = opts.durationMs ?? s.durationMs;
 
-  const logs = (): Map<string, LogView> => {
+  const logs = (g: Group): Map<string, LogView> => {
     const m = new Map<string, LogView>();
-    for (const n of cluster.nodes.values()) if (n.sim.up && n.view) m.set(n.id, n.view.log);
+    for (const n of cluster.nodes.values()) {
+      const v = n.views[g];
+      if (n.sim.up && v) m.set(n.id, v.log);
+    }
     return m;
   };
+  const checkLogs = (): void => {
+    for (const g of GROUPS) invariants[g].checkLogs(logs(g));
+  };
   const periodic = (): void => {
-    invariants.checkLogs(logs());
+    checkLogs();
     sched.after(s.invariantEveryMs, periodic);
   };
   sched.after(s.invariantEveryMs, periodic);
@@ -113,6 +133,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
 
   // ---- 2. heal and converge
   let lincheck = 'not run';
+  let health: string | boolean = 'not run';
   if (failures.length === 0 && sched.failure === undefined) {
     workload.stop();
     faults.healAll();
@@ -121,13 +142,21 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
     while (workload.busy && sched.now < drainUntil && !failures.length) await sched.runUntil(Math.min(drainUntil, sched.now + 50));
     const deadline = sched.now + s.converge.timeoutMs;
     const converged = await converge(s, sched, cluster, workload, deadline, fail);
-    if (converged) invariants.checkLogs(logs());
+    if (converged) {
+      checkLogs();
+      // Health must settle too. Known gap (see the issue tracker): after partitions heal, a live
+      // node can stay `node-down` in its peers' eyes, so this is reported, not yet a failure.
+      health = await healthSettles(s, sched, cluster, Math.max(deadline, sched.now + 5000), (m) => {
+        health = m;
+        trace.sim('note', 'sim', '/sim/checks', { reason: m });
+      });
+    }
     // ---- 3. linearizability
     if (failures.length === 0 && sched.failure === undefined) {
       // A step budget, not a wall-clock one: a seed's verdict must not depend on machine load.
-      const res = checkOperations(kvModel, workload.history, { maxSteps: LINCHECK_MAX_STEPS });
+      const res = checkOperations(cdbModel, workload.history, { maxSteps: LINCHECK_MAX_STEPS });
       lincheck = res.result;
-      if (res.result === 'illegal') fail(`history is not linearizable:\n${renderCheckResult(res, kvModel)}`);
+      if (res.result === 'illegal') fail(`history is not linearizable:\n${renderCheckResult(res, cdbModel)}`);
     }
   }
   if (sched.failure) fail(`simulator or node code threw: ${sched.failure.stack ?? sched.failure.message}`);
@@ -161,7 +190,9 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
       snapshotsTaken: cluster.snapshotsTaken,
       snapshotsRestored: cluster.snapshotsRestored,
       buggifyFired: Object.fromEntries([...buggify.fired.entries()].sort()),
-      invariantChecks: invariants.checks,
+      invariantChecks: invariants.cdb.checks + invariants.monitor.checks,
+      alarmsAccepted: monitorInv.accepted,
+      health: health === true ? 'settled' : String(health),
       lincheck,
       commitIndex,
     },
@@ -194,7 +225,7 @@ async function converge(
   for (let i = 1; i <= s.converge.writes; i++) {
     let ok = false;
     while (!ok && sched.now < deadline) {
-      const done = new Promise<boolean>((resolve) => checker.run({ op: 'write', key: 'k1', value: `converge-${i}-${Math.round(sched.now)}` }, Math.min(2000, deadline - sched.now), resolve));
+      const done = new Promise<boolean>((resolve) => checker.run({ op: 'put', key: 'k1', value: `converge-${i}-${Math.round(sched.now)}` }, Math.min(2000, deadline - sched.now), resolve));
       let settled: boolean | undefined;
       void done.then((v) => (settled = v));
       while (settled === undefined && sched.now < deadline) await sched.runUntil(sched.now + 20);
@@ -205,23 +236,28 @@ async function converge(
       return false;
     }
   }
-  // Every member applied the same log and holds the same state.
+  // Every member of each group applied the same log and holds the same state.
+  for (const g of GROUPS) if (!(await sameState(g, s, sched, cluster, deadline, fail, status))) return false;
+  return true;
+}
+
+async function sameState(g: Group, s: Scenario, sched: Scheduler, cluster: SimCluster, deadline: number, fail: (m: string) => void, status: () => string): Promise<boolean> {
   for (;;) {
-    const lead = cluster.leader();
+    const lead = cluster.leader(g);
     if (lead !== undefined) {
-      const lv = cluster.nodes.get(lead)!.view!;
+      const lv = cluster.nodes.get(lead)!.views[g]!;
       const st = lv.status();
       const members = [...st.voters, ...st.learners];
       const target = lv.applied();
       const digest = lv.stateDigest();
       const lagging = members.filter((m) => {
-        const v = cluster.nodes.get(m)?.view;
+        const v = cluster.nodes.get(m)?.views[g];
         return v === undefined || v.applied() !== target || v.status().commit < target;
       });
       if (lagging.length === 0 && target >= st.commit) {
         for (const m of members) {
-          if (cluster.nodes.get(m)!.view!.stateDigest() !== digest) {
-            fail(`convergence: ${m} applied through ${target} like ${lead} but its state differs`);
+          if (cluster.nodes.get(m)!.views[g]!.stateDigest() !== digest) {
+            fail(`convergence: ${m} applied the ${g} group through ${target} like ${lead} but its state differs`);
             return false;
           }
         }
@@ -229,9 +265,28 @@ async function converge(
       }
     }
     if (sched.now >= deadline) {
-      fail(`liveness: members did not converge to the same applied log within ${s.converge.timeoutMs}ms. ${status()}`);
+      fail(`liveness: members of the ${g} group did not converge to the same applied log within ${s.converge.timeoutMs}ms. ${status()}`);
       return false;
     }
     await sched.runUntil(sched.now + 20);
+  }
+}
+
+/** After the heal, every running node's Monitor must report the same health score, with no finding left. */
+async function healthSettles(s: Scenario, sched: Scheduler, cluster: SimCluster, deadline: number, fail: (m: string) => void): Promise<boolean> {
+  let last = '';
+  for (;;) {
+    const answers: { id: string; r: { ok?: boolean; score?: number; findings?: number; findingIds?: string[]; primary?: string } }[] = [];
+    for (const n of cluster.up()) n.api?.call('health', {}, (r) => answers.push({ id: n.id, r: r as never }));
+    await sched.runUntil(sched.now + 20);
+    const up = cluster.up().length;
+    const settled = answers.length === up && answers.every((a) => a.r.ok === true && a.r.score === 100 && a.r.findings === 0);
+    last = answers.map((a) => `${a.id}: ${a.r.ok ? `score ${a.r.score} findings ${(a.r.findingIds ?? []).join(',') || 0}` : 'no answer'}`).join('; ');
+    if (settled) return true;
+    if (sched.now >= deadline) {
+      fail(`liveness: health did not settle at 100 on every node within ${s.converge.timeoutMs}ms after the heal (${last || 'no answers'})`);
+      return false;
+    }
+    await sched.runUntil(sched.now + 200);
   }
 }

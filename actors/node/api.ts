@@ -1,0 +1,165 @@
+// What a node answers on its control socket — and, unchanged, to the
+// simulator's clients: `cdb` (get, put, delete, ls, meta), `alerts`,
+// `monitor.publish`, `status`, and the `watch` stream. Answers come back
+// through callbacks, not promises: the control socket wraps them in a promise,
+// the simulator sends them over its network in the same virtual instant.
+import type { ActorRef, ActorSystem } from '../../runtime/actor/index.ts';
+import { receive } from '../../runtime/actor/index.ts';
+import type { Ref } from '../../runtime/actor/thread-runtime.ts';
+import type { ServiceKey } from '../../runtime/registry/registry.ts';
+import { CDB, request, watch, type ApiReply, type CdbMsg, type CdbStatusReply, type CdbWatchEvent } from '../cdb/client.ts';
+import { MONITOR, type MonitorMsg, type MonitorStatus } from '../monitor/client.ts';
+import type { NodeStatus } from './status.ts';
+
+export type Reply = (r: unknown) => void;
+
+export interface NodeApiDeps {
+  node: string;
+  system: ActorSystem;
+  /** The registry's table (same thread). */
+  services: ReadonlyMap<string, ActorRef<never>>;
+  startedAt: number;
+  address: { host: string; port: number };
+  pid: number;
+}
+
+export interface WatchSink {
+  next(data: unknown): void;
+  end(error?: { code: string; message: string }): void;
+}
+
+const TIMEOUT_MS = 10_000;
+
+export class NodeApi {
+  readonly #d: NodeApiDeps;
+  #watchSeq = 0;
+
+  constructor(d: NodeApiDeps) {
+    this.#d = d;
+  }
+
+  #ref<M>(key: ServiceKey<M>): Ref<M> | undefined {
+    return this.#d.services.get(key.id) as unknown as Ref<M> | undefined;
+  }
+
+  #ask<M, R>(key: ServiceKey<M>, make: (replyTo: never) => M, timeoutMs: number, done: (r: R | undefined, err?: Error) => void): void {
+    const ref = this.#ref(key);
+    if (ref === undefined) return done(undefined, new Error(`the ${key.id} service is starting`));
+    this.#d.system.rt.askWith<R>(ref, make as never, timeoutMs, (r) => done(r), (e) => done(undefined, e));
+  }
+
+  /** One request; `reply` is called exactly once. */
+  call(method: string, params: unknown, reply: Reply): void {
+    switch (method) {
+      case 'cdb':
+        return this.#ask<CdbMsg, ApiReply>(CDB, (replyTo) => request(params as Record<string, unknown>, replyTo), TIMEOUT_MS, (r, e) =>
+          reply(r ?? { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' }),
+        );
+      case 'alerts': {
+        const all = (params as { all?: unknown } | null)?.all === true;
+        return this.#ask<MonitorMsg, unknown>(MONITOR, (replyTo) => ({ type: 'alerts', all, replyTo }), TIMEOUT_MS, (r, e) =>
+          reply(r ?? { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' }),
+        );
+      }
+      case 'monitor.publish':
+        return this.#ask<MonitorMsg, unknown>(MONITOR, (replyTo) => ({ type: 'publish', pub: params, replyTo }), TIMEOUT_MS, (r, e) =>
+          reply(r ?? { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' }),
+        );
+      case 'status':
+        return this.#status(reply);
+      case 'health':
+        // The Monitor's own view: health score, findings, primary and term (what `status` summarizes).
+        return this.#ask<MonitorMsg, MonitorStatus>(MONITOR, (replyTo) => ({ type: 'status', replyTo }), TIMEOUT_MS, (r, e) =>
+          reply(r ? { ok: true, ...r } : { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' }),
+        );
+      default:
+        return reply({ ok: false, code: 'invalid', message: `unknown method ${method}` });
+    }
+  }
+
+  #status(reply: Reply): void {
+    const d = this.#d;
+    let cdb: CdbStatusReply | undefined;
+    let mon: MonitorStatus | undefined;
+    let left = 2;
+    const done = (): void => {
+      if (--left > 0) return;
+      const g = (s: { role?: string; term?: number; lead?: string; commit?: number; applied?: number; voters?: string[] } | undefined) => ({
+        role: s?.role ?? 'unknown',
+        term: s?.term ?? 0,
+        lead: s?.lead ?? '',
+        commit: s?.commit ?? 0,
+        applied: s?.applied ?? 0,
+        voters: s?.voters ?? [],
+      });
+      d.system.stats(2000).then(
+        (actors) => reply(this.#statusOf(g(cdb?.cdb), g(mon?.raft), mon, cdb, actors)),
+        () => reply(this.#statusOf(g(cdb?.cdb), g(mon?.raft), mon, cdb, [])),
+      );
+    };
+    this.#ask<CdbMsg, CdbStatusReply>(CDB, (replyTo) => ({ type: 'status', replyTo }), 3000, (r) => {
+      cdb = r;
+      done();
+    });
+    this.#ask<MonitorMsg, MonitorStatus>(MONITOR, (replyTo) => ({ type: 'status', replyTo }), 3000, (r) => {
+      mon = r;
+      done();
+    });
+  }
+
+  #statusOf(
+    cdbGroup: NodeStatus['raft']['cdb'],
+    monGroup: NodeStatus['raft']['monitor'],
+    mon: MonitorStatus | undefined,
+    cdb: CdbStatusReply | undefined,
+    actors: Awaited<ReturnType<ActorSystem['stats']>>,
+  ): NodeStatus {
+    const d = this.#d;
+    return {
+      node: d.node,
+      pid: d.pid,
+      uptimeMs: Math.floor(d.system.env.now() - d.startedAt),
+      address: d.address,
+      raft: { cdb: cdbGroup, monitor: monGroup },
+      monitor: { primary: monGroup.lead || undefined, term: monGroup.term, score: mon?.score, activeAlarms: mon?.activeAlarms ?? 0 },
+      actors: actors.map((a) => ({ path: a.path, thread: a.thread, status: a.status, restarts: a.incarnation, depth: a.depth, processed: a.processed })),
+      transport: cdb?.transport ?? {},
+    };
+  }
+
+  /**
+   * A watch stream: changes pushed by the CDB as they are applied, until `close()`
+   * (or the CDB ends it: compacted history, invalid request).
+   */
+  watch(params: Record<string, unknown>, sink: WatchSink): () => void {
+    const cdb = this.#ref(CDB);
+    if (cdb === undefined) {
+      sink.end({ code: 'unavailable', message: 'the cdb service is starting' });
+      return () => {};
+    }
+    const id = `${this.#d.node}-w${++this.#watchSeq}`;
+    let open = true;
+    const system = this.#d.system;
+    // A small actor in this thread receives the pushes and hands them to the stream.
+    const relay = system.spawn(
+      receive<CdbWatchEvent>((_ctx, ev) => {
+        if (!open) return;
+        if (ev.type === 'cdb-watch') {
+          if (ev.changes.length > 0) sink.next({ revision: ev.revision, changes: ev.changes });
+        } else {
+          open = false;
+          sink.end({ code: ev.code, message: ev.message });
+        }
+      }),
+      `watch-${id}`,
+    );
+    const { op: _op, ...req } = params;
+    cdb.tell(watch(id, req, relay));
+    return () => {
+      if (!open) return;
+      open = false;
+      cdb.tell({ type: 'unwatch', id });
+      void system.stop(relay as ActorRef<never>);
+    };
+  }
+}

@@ -1,0 +1,138 @@
+// The ports of a real node: the mutual-TLS transport to its peers, one SQLite
+// log per Raft group in its data directory, and the process's own metrics.
+// Built inside the worker that runs the node's services (a socket or a
+// database cannot cross threads), by the worker entry `nodeCore` below, which
+// then starts the same tree a simulated node runs.
+import os from 'node:os';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { defineBehavior, setup, type ActorContext, type ActorRef, type Behavior, type Logger } from '../../runtime/actor/index.ts';
+import { NodeTransport } from '../../runtime/net/node-transport.ts';
+import { loadNodeCredentials } from '../../runtime/net/pki.ts';
+import { PeerPort, type PeerFrame, type PeerLinkStats } from '../../runtime/ports/peers.ts';
+import type { HostMetrics, NodePorts } from '../../runtime/ports/ports.ts';
+import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
+import type { RegistryMsg } from '../../runtime/registry/registry.ts';
+import type { NodeConfig } from './config.ts';
+import { nodeTree, type NodeSpec } from './tree.ts';
+
+export interface LinuxPorts extends NodePorts {
+  /** Resolves once the peer port listens. */
+  readonly started: Promise<void>;
+  close(): Promise<void>;
+}
+
+export function processMetrics(): HostMetrics {
+  let last = process.cpuUsage();
+  let lastAt = performance.now();
+  return {
+    cpuPct() {
+      const now = performance.now();
+      const cpu = process.cpuUsage(last);
+      last = process.cpuUsage();
+      const pct = Math.min(100, ((cpu.user + cpu.system) / 1000 / Math.max(1, now - lastAt)) * 100);
+      lastAt = now;
+      return pct;
+    },
+    rssBytes: () => process.memoryUsage.rss(),
+    heapUsedBytes: () => process.memoryUsage().heapUsed,
+    memUsedPct: () => (1 - os.freemem() / os.totalmem()) * 100,
+    load1: () => os.loadavg()[0]!,
+  };
+}
+
+export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const creds = loadNodeCredentials(cfg.pkiDir, cfg.name);
+  const peers = new PeerPort(
+    cfg.name,
+    cfg.peers.map((p) => p.name),
+  );
+  const addrs: Record<string, { host: string; port: number }> = {};
+  for (const p of cfg.peers) if (p.name !== cfg.name) addrs[p.name] = { host: p.host, port: p.port };
+  const transport = new NodeTransport<PeerFrame>({
+    self: cfg.name,
+    listen: cfg.listen,
+    creds,
+    peers: addrs,
+    validate: (x) => peers.validate(x),
+    onFrame: (from, f) => peers.deliver(from, f),
+    log: { debug: () => {}, info: () => {}, warn: (m, f) => log.warn(m, f), error: (m, f) => log.error(m, f) },
+    backoff: { baseMs: 20, maxMs: 1000 },
+  });
+  peers.attach({
+    send: (to, f) => transport.send(to, f),
+    isConnected: (to) => transport.isConnected(to),
+    stats: () => {
+      const out: Record<string, PeerLinkStats> = {};
+      for (const [name, p] of Object.entries(transport.stats().peers)) out[name] = { connected: p.connected, reconnects: p.reconnects, framesIn: p.framesIn, framesOut: p.framesOut, rejected: p.rejected };
+      return out;
+    },
+  });
+  const logs: SqliteDurableLog[] = [];
+  const started = transport.start().then(() => undefined);
+  return {
+    node: cfg.name,
+    peers,
+    host: processMetrics(),
+    started,
+    openLog(group) {
+      const l = new SqliteDurableLog(join(cfg.dataDir, `${group}.raft.sqlite`));
+      logs.push(l);
+      return l;
+    },
+    async close() {
+      for (const l of logs) {
+        try {
+          l.close();
+        } catch {
+          /* already closed by its group */
+        }
+      }
+      await started.catch(() => {});
+      await transport.stop();
+    },
+  };
+}
+
+export function nodeSpecOf(cfg: NodeConfig): NodeSpec {
+  const me = cfg.peers.find((p) => p.name === cfg.name)!;
+  return {
+    name: cfg.name,
+    address: `${me.host}:${me.port}`,
+    voters: cfg.peers.map((p) => p.name),
+    raft: { tickMs: cfg.raft.tickMs, electionTicks: cfg.raft.electionTicks, heartbeatTicks: cfg.raft.heartbeatTicks, snapshotEvery: cfg.raft.snapshotEvery },
+    meta: cfg.meta,
+    monitor: cfg.monitor,
+    agent: { reportMs: 1000 },
+  };
+}
+
+// Ports owned by the incarnation of `nodeCore` in this worker. A crash skips
+// PostStop, so the next incarnation closes what the previous one left.
+let leftover: LinuxPorts | null = null;
+
+/** The worker entry: builds the real ports in this thread, then runs the node's tree on them. */
+export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg: NodeConfig; registry: ActorRef<RegistryMsg> }) =>
+  setup<unknown>((ctx: ActorContext<unknown>) => {
+    const old = leftover;
+    leftover = null;
+    void old?.close();
+    const ports = openLinuxPorts(args.cfg, ctx.log);
+    leftover = ports;
+    ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry);
+    const inner = tree.setup!(ctx) as Behavior<unknown>;
+    return {
+      ...inner,
+      onSignal: async (c, sig) => {
+        const next = await inner.onSignal?.(c, sig);
+        if (sig.signal === 'PostStop') {
+          if (leftover === ports) leftover = null;
+          await ports.close();
+        }
+        return next;
+      },
+    };
+  }),
+);

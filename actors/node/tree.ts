@@ -1,0 +1,50 @@
+// The node's supervision tree — the same in a real node and in a simulated
+// one: the CDB, then the Monitor that reads from it, then the node agent,
+// under a rest_for_one supervisor (a CDB restart restarts what follows it).
+// The node hands in the ports (real or simulated) and its registry; each
+// service it starts is registered there under its typed key.
+import { supervisor, type ActorRef, type Behavior } from '../../runtime/actor/index.ts';
+import type { NodePorts } from '../../runtime/ports/ports.ts';
+import type { RaftGroupSettings } from '../../runtime/raft-host/index.ts';
+import { registerMsg, type RegistryMsg } from '../../runtime/registry/registry.ts';
+import { CDB, type CdbMsg } from '../cdb/client.ts';
+import { cdbService } from '../cdb/service.ts';
+import { MONITOR, type MonitorMsg } from '../monitor/client.ts';
+import { monitorService } from '../monitor/service.ts';
+import { nodeAgent } from './agent.ts';
+
+/** What the tree needs to know about its node (plain data). */
+export interface NodeSpec {
+  name: string;
+  /** host:port peers reach it at (the node object's address). */
+  address: string;
+  /** Founding voters of the node's Raft groups ([] for a node that joins later). */
+  voters: string[];
+  raft: RaftGroupSettings;
+  meta: { publishMs: number; staleAfterMs: number };
+  monitor: { intervalMs: number };
+  agent: { reportMs: number };
+}
+
+export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<RegistryMsg>): Behavior<unknown> {
+  const register =
+    <M>(key: typeof CDB | typeof MONITOR) =>
+    (ref: ActorRef<unknown>) =>
+      registry.tell(registerMsg(key as never, ref as ActorRef<M> as never));
+  return supervisor({ kind: 'rest_for_one', intensity: 5, periodMs: 30_000 }, [
+    {
+      id: 'cdb',
+      behavior: cdbService({ node: spec.name, voters: spec.voters, raft: spec.raft, meta: spec.meta, ports }),
+      shutdownMs: 5000,
+      mailbox: { capacity: 100_000 },
+      onStart: register<CdbMsg>(CDB),
+    },
+    {
+      id: 'monitor',
+      behavior: monitorService({ node: spec.name, voters: spec.voters, raft: spec.raft, intervalMs: spec.monitor.intervalMs, ports, registry }),
+      shutdownMs: 2000,
+      onStart: register<MonitorMsg>(MONITOR),
+    },
+    { id: 'agent', behavior: nodeAgent({ node: spec.name, address: spec.address, reportMs: spec.agent.reportMs, host: ports.host, registry }), shutdownMs: 1000 },
+  ]) as Behavior<unknown>;
+}

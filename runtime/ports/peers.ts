@@ -1,0 +1,115 @@
+// The node's one connection to its peers, shared by every service: frames are
+// `{c: channel, b: body}`; each channel (a Raft group's messages, meta/stats
+// publications, forwarded proposals…) is opened by the service that owns it,
+// with the validator that checks its bodies. Validation happens here, once,
+// at the edge where frames come off the wire; what a channel's handler gets is
+// trusted from then on.
+//
+// The wire underneath is a PeerWire: mutual-TLS NodeTransport in a real node,
+// the simulated network in `acp sim`. The same PeerPort runs over both.
+import type { Validation } from './validation.ts';
+
+export interface PeerFrame {
+  c: string;
+  b: unknown;
+}
+
+export interface PeerLinkStats {
+  connected: boolean;
+  reconnects: number;
+  framesIn: number;
+  framesOut: number;
+  rejected: number;
+}
+
+/** What a node's wire to its peers offers (NodeTransport, or the simulator's network). */
+export interface PeerWire {
+  send(to: string, frame: PeerFrame): boolean;
+  isConnected(to: string): boolean;
+  stats(): Record<string, PeerLinkStats>;
+}
+
+export interface PeerChannel<T> {
+  /** Send a body to a peer; false when it could not even be queued (no link, too large). */
+  send(to: string, body: T): boolean;
+  close(): void;
+}
+
+interface Opened {
+  validate: (x: unknown) => Validation<unknown>;
+  deliver: (from: string, body: unknown) => void;
+}
+
+export class PeerPort {
+  readonly self: string;
+  /** Every node of the cluster this node may talk to (excluding itself). */
+  readonly peers: readonly string[];
+  #wire: PeerWire | null = null;
+  readonly #channels = new Map<string, Opened>();
+  /** Frames for a channel nobody opened (yet), or that failed their channel's validator. */
+  dropped = 0;
+
+  constructor(self: string, peers: readonly string[]) {
+    this.self = self;
+    this.peers = peers.filter((p) => p !== self);
+  }
+
+  attach(wire: PeerWire): void {
+    this.#wire = wire;
+  }
+
+  /** Open a channel; `deliver` gets only bodies that passed `validate`. */
+  open<T>(channel: string, validate: (x: unknown) => Validation<T>, deliver: (from: string, body: T) => void): PeerChannel<T> {
+    if (this.#channels.has(channel)) throw new Error(`peer channel ${channel} is already open`);
+    const entry: Opened = { validate, deliver: deliver as (from: string, body: unknown) => void };
+    this.#channels.set(channel, entry);
+    return {
+      send: (to, body) => this.#wire !== null && this.#wire.send(to, { c: channel, b: body }),
+      close: () => {
+        if (this.#channels.get(channel) === entry) this.#channels.delete(channel);
+      },
+    };
+  }
+
+  isConnected(to: string): boolean {
+    return this.#wire !== null && this.#wire.isConnected(to);
+  }
+
+  stats(): Record<string, PeerLinkStats> {
+    return this.#wire?.stats() ?? {};
+  }
+
+  /**
+   * The wire's validator: a frame is accepted when its channel is open and its
+   * body passes the channel's validator. (A real transport closes the
+   * connection of a peer that sends a malformed frame.)
+   */
+  validate(x: unknown): Validation<PeerFrame> {
+    if (typeof x !== 'object' || x === null) return { ok: false, error: 'frame is not an object' };
+    const c = (x as { c?: unknown }).c;
+    if (typeof c !== 'string') return { ok: false, error: 'frame has no channel' };
+    const ch = this.#channels.get(c);
+    // A channel not open here yet (a service still starting) is not the sender's fault.
+    if (ch === undefined) return { ok: true, value: { c, b: undefined } };
+    const r = ch.validate((x as { b?: unknown }).b);
+    if (!r.ok) return { ok: false, error: `${c}: ${r.error}` };
+    return { ok: true, value: { c, b: r.value } };
+  }
+
+  /** A validated frame from `from`. */
+  deliver(from: string, f: PeerFrame): void {
+    const ch = this.#channels.get(f.c);
+    if (ch === undefined || f.b === undefined) {
+      this.dropped++;
+      return;
+    }
+    ch.deliver(from, f.b);
+  }
+
+  /** Validate and deliver in one step (a wire without its own validation hook). */
+  receive(from: string, x: unknown): void {
+    const r = this.validate(x);
+    if (r.ok) this.deliver(from, r.value);
+    else this.dropped++;
+  }
+}

@@ -1,0 +1,32 @@
+// The I/O a node hands its services. Nothing under actors/ opens a socket, a
+// database or a timer itself: clock, timers and randomness come through the
+// actor context's Env, and everything else through these ports, which the node
+// builds — from the real machine (actors/node/linux-ports.ts) or from the
+// simulator (actors/node/sim/) — so that the same service code runs in both.
+import type { DurableLog } from '../raft/storage.ts';
+import type { RaftHostProbe } from '../raft-host/protocol.ts';
+import type { PeerPort } from './peers.ts';
+
+/** What the machine says about itself (the node object's stats). */
+export interface HostMetrics {
+  /** CPU used by this node's process since the previous call, in percent of one core. */
+  cpuPct(): number;
+  rssBytes(): number;
+  heapUsedBytes(): number;
+  memUsedPct(): number;
+  load1(): number;
+}
+
+export interface NodePorts {
+  /** This node's name. */
+  readonly node: string;
+  /** The node's link to its peers, one channel per purpose. */
+  readonly peers: PeerPort;
+  /** The durable log of one Raft group (opened once per group per start). */
+  openLog(group: string): DurableLog;
+  readonly host: HostMetrics;
+  /** Simulation only: observation hooks for a Raft group's invariant checks. */
+  raftProbe?(group: string): RaftHostProbe | undefined;
+  /** Simulation only: services report facts the simulator's invariants check (e.g. an alarm publication accepted). */
+  observe?(kind: string, data: Record<string, unknown>): void;
+}
