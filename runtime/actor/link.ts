@@ -9,7 +9,7 @@
 // burst: the same target as the previous envelope, the same cause (the
 // message being handled), ids as deltas.
 import { Buffer } from 'node:buffer';
-import { Encoder, Decoder, type EncoderMark, type EncodedBatch, type RefLike } from '../transport/codec.ts';
+import { Encoder, Decoder, type EncoderMark, type EncodedBatch, type RefLike } from './codec.ts';
 import type { Envelope, SysMsg, WireItem } from './wire.ts';
 import type { SerializedError } from './errors.ts';
 import { RingWriter, createRing } from './ring.ts';

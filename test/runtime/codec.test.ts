@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Encoder, Decoder } from '../../runtime/transport/codec.ts';
+import { Encoder, Decoder } from '../../runtime/actor/codec.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
 
 function roundTrip(values: unknown[], enc = new Encoder(), dec = new Decoder()): unknown[] {
