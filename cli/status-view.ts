@@ -76,7 +76,7 @@ const ago = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)}s` 
 
 export function renderStatus(s: ClusterStatus, dir: string, wide = false): string {
   const head = ['NODE', 'ADDRESS', 'STATE', 'RAFT', 'TERM', 'MONITOR', 'ACTORS (restarts)', 'CONTROL SOCKET'];
-  if (wide) head.splice(6, 0, 'PID', 'UPTIME', 'COMMIT', 'APPLIED', 'ALARMS');
+  if (wide) head.splice(6, 0, 'PID', 'UPTIME', 'COMMIT', 'APPLIED', 'ALARMS', 'LISTENERS (control · peer)');
   const rows = s.nodes.map((r) => {
     const st = r.status;
     const actors = st ? st.actors.filter((a) => a.path !== '/user').map((a) => `${a.path.split('/').pop()}${a.restarts ? `×${a.restarts}` : ''}`).join(' ') : '';
@@ -90,7 +90,11 @@ export function renderStatus(s: ClusterStatus, dir: string, wide = false): strin
       actors || (r.error ? `(${r.error})` : ''),
       r.socket.startsWith(dir) ? r.socket.slice(dir.length + 1) : r.socket,
     ];
-    if (wide) row.splice(6, 0, st ? String(st.pid) : '-', st ? ago(st.uptimeMs) : '-', st ? String(st.raft.cdb.commit) : '-', st ? String(st.raft.cdb.applied) : '-', st ? String(st.monitor.activeAlarms) : '-');
+    if (wide) {
+      // Listeners: open/limit and refusals, control socket then peer port.
+      const l = (x: { open: number; limit: number; refusedTotal: number } | undefined) => (x ? `${x.open}/${x.limit} refused ${x.refusedTotal}` : '-');
+      row.splice(6, 0, st ? String(st.pid) : '-', st ? ago(st.uptimeMs) : '-', st ? String(st.raft.cdb.commit) : '-', st ? String(st.raft.cdb.applied) : '-', st ? String(st.monitor.activeAlarms) : '-', st ? `${l(st.listeners?.control)} · ${l(st.listeners?.peer)}` : '-');
+    }
     return row;
   });
   const lines = [table(head, rows)];

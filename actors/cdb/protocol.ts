@@ -3,6 +3,7 @@
 import type { ActorRef, ReplyTo } from '../../runtime/actor/index.ts';
 import type { HostStatus } from '../../runtime/raft-host/index.ts';
 import type { PeerLinkStats } from '../../runtime/ports/peers.ts';
+import type { ListenerStats } from '../../runtime/net/listener-gate.ts';
 import type { Meta, Stats, CdbObject, ObjectKey } from './schema.ts';
 import type { Change } from './store.ts';
 import type { ObjectView } from './meta.ts';
@@ -12,6 +13,8 @@ export type ApiReply = { ok: true; [k: string]: unknown } | { ok: false; code: s
 export interface CdbStatusReply {
   cdb: HostStatus;
   transport: Record<string, PeerLinkStats>;
+  /** The peer port's listener: limit, counts, refusals. */
+  listener?: ListenerStats;
 }
 
 /** Pushed to a watcher: the changes after its last revision (or, first, the listing it asked for). */

@@ -173,7 +173,8 @@ class CdbService {
         }));
         return;
       case 'status-done':
-        ctx.reply(msg.replyTo, { cdb: msg.r ?? downStatus('cdb', this.#a.node), transport: this.#a.ports.peers.stats() });
+        const listener = this.#a.ports.peers.listener();
+        ctx.reply(msg.replyTo, { cdb: msg.r ?? downStatus('cdb', this.#a.node), transport: this.#a.ports.peers.stats(), ...(listener ? { listener } : {}) });
         return;
     }
   }

@@ -10,6 +10,7 @@ import type { ServiceKey } from '../../runtime/registry/registry.ts';
 import { CDB, request, watch, type ApiReply, type CdbMsg, type CdbStatusReply, type CdbWatchEvent } from '../cdb/client.ts';
 import { MONITOR, type MonitorMsg, type MonitorStatus } from '../monitor/client.ts';
 import type { NodeStatus } from './status.ts';
+import type { ListenerStats } from '../../runtime/net/listener-gate.ts';
 
 export type Reply = (r: unknown) => void;
 
@@ -21,6 +22,8 @@ export interface NodeApiDeps {
   startedAt: number;
   address: { host: string; port: number };
   pid: number;
+  /** The control socket's listener stats (a real node). */
+  controlListener?: () => ListenerStats;
 }
 
 export interface WatchSink {
@@ -124,6 +127,7 @@ export class NodeApi {
       monitor: { primary: monGroup.lead || undefined, term: monGroup.term, score: mon?.score, activeAlarms: mon?.activeAlarms ?? 0 },
       actors: actors.map((a) => ({ path: a.path, thread: a.thread, status: a.status, restarts: a.incarnation, depth: a.depth, processed: a.processed })),
       transport: cdb?.transport ?? {},
+      ...(d.controlListener || cdb?.listener ? { listeners: { ...(d.controlListener ? { control: d.controlListener() } : {}), ...(cdb?.listener ? { peer: cdb.listener } : {}) } } : {}),
     };
   }
 

@@ -67,6 +67,7 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
       for (const [name, p] of Object.entries(transport.stats().peers)) out[name] = { connected: p.connected, reconnects: p.reconnects, framesIn: p.framesIn, framesOut: p.framesOut, rejected: p.rejected };
       return out;
     },
+    listener: () => transport.stats().listener,
   });
   const logs: SqliteDurableLog[] = [];
   const started = transport.start().then(() => undefined);

@@ -93,7 +93,7 @@ export async function startNode(cfg: NodeConfig, log: (e: LogEntry) => void): Pr
   const reg = system.spawn(registry(services), 'registry');
   system.spawn(nodeCore, 'node', { placement: { worker: 'core' }, restart: 'permanent', args: { cfg, registry: reg }, shutdownMs: 8000 });
 
-  const nodeApi = new NodeApi({ node: cfg.name, system, services, startedAt: system.env.now(), address: cfg.listen, pid: process.pid });
+  const nodeApi = new NodeApi({ node: cfg.name, system, services, startedAt: system.env.now(), address: cfg.listen, pid: process.pid, controlListener: () => api!.stats() });
   const call = (m: string) => (params: unknown) => new Promise((resolve) => nodeApi.call(m, params, resolve));
   api = new LocalApiServer({
     dir: cfg.socketDir ?? join(cfg.dataDir, 'sock'),

@@ -19,6 +19,8 @@ export interface ActorRow {
   processed: number;
 }
 
+import type { ListenerStats } from '../../runtime/net/listener-gate.ts';
+
 export interface NodeStatus {
   node: string;
   pid: number;
@@ -34,4 +36,6 @@ export interface NodeStatus {
   };
   actors: ActorRow[];
   transport: Record<string, { connected: boolean; reconnects: number; framesIn: number; framesOut: number; rejected: number }>;
+  /** Each listener's limit, current connections and refusals by reason (absent in a simulated node). */
+  listeners?: { control?: ListenerStats; peer?: ListenerStats };
 }

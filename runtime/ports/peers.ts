@@ -8,6 +8,7 @@
 // The wire underneath is a PeerWire: mutual-TLS NodeTransport in a real node,
 // the simulated network in `acp sim`. The same PeerPort runs over both.
 import type { Validation } from './validation.ts';
+import type { ListenerStats } from '../net/listener-gate.ts';
 
 export interface PeerFrame {
   c: string;
@@ -27,6 +28,8 @@ export interface PeerWire {
   send(to: string, frame: PeerFrame): boolean;
   isConnected(to: string): boolean;
   stats(): Record<string, PeerLinkStats>;
+  /** The inbound listener's limit, counts and refusals (a real transport; the simulator has none). */
+  listener?(): ListenerStats;
 }
 
 export interface PeerChannel<T> {
@@ -77,6 +80,10 @@ export class PeerPort {
 
   stats(): Record<string, PeerLinkStats> {
     return this.#wire?.stats() ?? {};
+  }
+
+  listener(): ListenerStats | undefined {
+    return this.#wire?.listener?.();
   }
 
   /**

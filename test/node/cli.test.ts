@@ -53,7 +53,9 @@ test('acp up/status/cdb/down as child processes, with clear errors', async (t) =
   // ACP_DIR stands for --dir.
   const viaEnv = await runCli(['status', '-o', 'wide'], { timeoutMs: 90_000, env: { ACP_DIR: dir } });
   t.is(viaEnv.code, 0, viaEnv.stderr);
-  t.regex(viaEnv.stdout, /^NODE\s+ADDRESS\s+STATE\s+RAFT\s+TERM\s+MONITOR\s+PID\s+UPTIME\s+COMMIT\s+APPLIED\s+ALARMS\s+ACTORS/m);
+  t.regex(viaEnv.stdout, /^NODE\s+ADDRESS\s+STATE\s+RAFT\s+TERM\s+MONITOR\s+PID\s+UPTIME\s+COMMIT\s+APPLIED\s+ALARMS\s+LISTENERS \(control · peer\)\s+ACTORS/m);
+  // Every listener's limit shows: open/limit and refusals, control socket then peer port.
+  t.regex(viaEnv.stdout, /\d+\/\d+ refused \d+ · \d+\/\d+ refused \d+/);
 
   const obj = { type: 'system', id: 'cli-1', spec: { name: 'from-the-cli', vcpus: 2, memoryMb: 512 } };
   const put = await acp('cdb', 'put', JSON.stringify(obj), ...D);

@@ -164,5 +164,12 @@ test.serial('garbage on every listening socket leaves every node running and ser
   }
   const st = await runCli(['status', '--dir', c.dir, '--json'], { timeoutMs: 30_000 });
   t.is(st.code, 0, st.stderr);
-  t.true((JSON.parse(st.stdout) as { nodes: { up: boolean }[] }).nodes.every((n) => n.up));
+  const nodes = (JSON.parse(st.stdout) as { nodes: { up: boolean; status?: { listeners?: { control?: { limit: number; refusedTotal: number }; peer?: { limit: number; refusedTotal: number } } } }[] }).nodes;
+  t.true(nodes.every((n) => n.up));
+  // The refusals are visible in `acp status`, per listener, with its limit.
+  for (const n of nodes) {
+    t.true((n.status?.listeners?.control?.limit ?? 0) > 0, 'control socket limit shown');
+    t.true((n.status?.listeners?.peer?.limit ?? 0) > 0, 'peer port limit shown');
+  }
+  t.true(nodes.some((n) => (n.status?.listeners?.control?.refusedTotal ?? 0) + (n.status?.listeners?.peer?.refusedTotal ?? 0) > 0), 'the garbage was refused and counted');
 });
