@@ -138,11 +138,10 @@ test('worker: a pending ask rejects with ActorStoppedError when the target is st
 test('worker: asking a non-existent or stopped actor on a live worker rejects promptly', async (t) => {
   const { system, c } = onWorker(t, 'ask5');
   t.is(await get(c), 7);
-  const t0 = performance.now();
   const e1 = await rejectionOf(never(system.refFor<CounterMsg>('/user/nobody', 'w:ask5')));
   t.is(e1.name, 'ActorStoppedError');
   await system.stop(c as ActorRef<never>);
   const e2 = await rejectionOf(never(c));
+  // ActorStoppedError, not AskTimeoutError: neither ask waited out its 60 s timeout.
   t.is(e2.name, 'ActorStoppedError');
-  t.true(performance.now() - t0 < 10_000, 'not the 60 s timeout');
 });
