@@ -15,9 +15,12 @@
 //
 // Only one Ready is in flight at a time; ticks, peer messages and client
 // requests keep arriving meanwhile and are folded into the next Ready.
-// Proposals are batched: those that arrive together are appended as one
-// batch (one append message per follower, one write) when the host gets to
-// its 'flush' self-message, queued behind them.
+// Inputs are batched: a tick, a peer message or a proposal is stepped into
+// Raft at once, but the Ready is taken only when the host gets to its 'flush'
+// self-message, queued behind everything already in the mailbox. What arrived
+// together — proposals, the appends a follower received while it was writing,
+// the acknowledgements a leader received — leaves as one Ready: one write
+// (one fsync), one append per follower, one batch of answers.
 //
 // A Ready whose only durable change is the commit index is written without
 // an fsync (etcd's mustSync): losing it in a crash only makes the node
@@ -219,7 +222,8 @@ export class RaftHostCore<Res = unknown> {
       case 'tick':
         this.node.tick();
         if (++this.#ticks % 10 === 0) this.#expireReads();
-        break;
+        this.#later();
+        return;
       case 'raft': {
         // Frames come off the wire: never step something we have not validated.
         const parsed = parseRaftMessage(msg.msg);
@@ -229,7 +233,8 @@ export class RaftHostCore<Res = unknown> {
           return;
         }
         this.node.step(parsed.msg);
-        break;
+        this.#later();
+        return;
       }
       case 'propose':
         this.#queuePropose(msg.data, msg.replyTo);
@@ -512,10 +517,19 @@ export class RaftHostCore<Res = unknown> {
       return;
     }
     this.#queued.push({ data, replyTo });
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      this.#ctx.self.tell({ type: 'flush' });
-    }
+    this.#later();
+  }
+
+  /**
+   * Handle the Ready after everything already in the mailbox: the 'flush'
+   * self-message queues behind it, so the peer messages, ticks and proposals
+   * that arrived together are stepped first and leave as one Ready — one
+   * write (one fsync), one append per follower — instead of one each.
+   */
+  #later(): void {
+    if (this.#flushQueued || (this.#queued.length === 0 && !this.node.hasReady())) return;
+    this.#flushQueued = true;
+    this.#ctx.self.tell({ type: 'flush' });
   }
 
   /** Append every queued proposal as one batch. */
