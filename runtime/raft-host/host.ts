@@ -187,6 +187,9 @@ export class RaftHostCore<Res = unknown> {
       electionTick: this.#s.electionTick,
       heartbeatTick: this.#s.heartbeatTick,
       applied: this.#applied,
+      // A new commit index rides on the next append or heartbeat: per write,
+      // one message, one write and one answer per follower instead of two.
+      broadcastCommit: false,
     });
     o.probe?.started?.(o.id, {
       group: o.group,
