@@ -1,4 +1,5 @@
-// DurableLog over node:sqlite. WAL journal with synchronous=FULL: a COMMIT
+// DurableLog over node:sqlite. WAL journal with synchronous=FULL, exclusive
+// locking (one process owns a log): a COMMIT
 // returns only after the WAL is fsynced, so `done()` really means durable.
 // A batch with `sync: false` (only the commit index changed: etcd's
 // !mustSync) commits with synchronous=NORMAL: no fsync, still atomic and
@@ -47,10 +48,22 @@ export class SqliteDurableLog implements DurableLog {
   constructor(path: string) {
     this.path = path;
     this.#db = new DatabaseSync(path);
-    this.#db.exec('PRAGMA journal_mode=WAL');
-    this.#db.exec('PRAGMA synchronous=FULL');
-    this.#db.exec(SCHEMA);
+    // One process owns a Raft log: exclusive locking keeps the file locked
+    // while it is open (a second node pointed at the same data directory
+    // fails at once instead of interleaving writes), and it spares every
+    // transaction its lock and unlock system calls — 12 µs of 30 per small
+    // transaction — and the wal-index its shared-memory file. It must be set
+    // before WAL mode is entered.
     const db = this.#db;
+    try {
+      db.exec('PRAGMA locking_mode=EXCLUSIVE');
+      db.exec('PRAGMA journal_mode=WAL');
+      db.exec('PRAGMA synchronous=FULL');
+      db.exec(SCHEMA);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
     this.#st = {
       getMeta: db.prepare('SELECT value, crc FROM meta WHERE key = ?'),
       putMeta: db.prepare('INSERT INTO meta (key, value, crc) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, crc = excluded.crc'),
