@@ -292,6 +292,9 @@ export class RaftHostCore<Res = unknown> {
       const msgs = rd.messages;
       for (let i = 0; i < rd.earlyCount; i++) this.#send(msgs[i]);
       if (!rd.mustSync) batch.sync = false;
+      // A leader's own copy need not hold up its thread: its followers' acknowledgements
+      // can commit the entries, and its heartbeats and appends go on while the disk is slow.
+      if (this.node.raft.role === 'leader') batch.background = true;
       this.#o.probe?.persisting?.(this.#o.id, {
         isLeader: this.node.raft.role === 'leader',
         term: this.node.raft.term,
