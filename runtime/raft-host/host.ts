@@ -497,6 +497,11 @@ export class RaftHostCore<Res = unknown> {
   /** After a Ready is durable: tell watchers about a new (lead, term). */
   #notifyLeader(): void {
     const r = this.node.raft;
+    // A pre-candidate only asks whether it could win (PreVote): its term is
+    // unchanged and, if the others still hear from the leader, it follows it
+    // again a round trip later. Telling watchers "no leader" for that would
+    // make them give up on requests the leader is still serving.
+    if (r.role === 'preCandidate') return;
     if (r.lead === this.#lastLead && r.term === this.#lastTerm) return;
     this.#lastLead = r.lead;
     this.#lastTerm = r.term;
