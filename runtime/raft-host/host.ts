@@ -273,31 +273,11 @@ export class RaftHostCore<Res = unknown> {
     this.#process();
   }
 
-  /**
-   * How many Raft ticks this firing of the tick timer stands for. The
-   * periodic timer is re-armed when it fires, so each period runs a little
-   * long (5 ms ticks took 5.7–5.8 ms on an idle node: every timeout 15% late).
-   * Lateness is owed back one tick at a time, at most one extra per firing:
-   * at most 2 × tickMs of lateness is made up, so a stalled thread — its tick
-   * handled before the socket reads that would show the leader alive — never
-   * sees more than one phantom tick, and a starved one counts time slower
-   * than the clock (the safe direction). In simulation timers fire on time:
-   * always one.
-   */
+  /** How many Raft ticks this firing of the tick timer stands for (see ticksDue). */
   #ticksDue(): number {
-    const ms = this.#s.tickMs;
-    const now = this.#ctx.now();
-    const late = now - this.#tickDue;
-    if (this.#tickDue === 0 || late > 2 * ms) {
-      this.#tickDue = now + ms;
-      return 1;
-    }
-    if (late >= ms) {
-      this.#tickDue += 2 * ms;
-      return 2;
-    }
-    this.#tickDue = Math.min(this.#tickDue + ms, now + ms);
-    return 1;
+    const r = ticksDue(this.#tickDue, this.#ctx.now(), this.#s.tickMs);
+    this.#tickDue = r.due;
+    return r.ticks;
   }
 
   // ---- the Ready loop ------------------------------------------------------
@@ -646,6 +626,24 @@ export class RaftHostCore<Res = unknown> {
   get applied(): number {
     return this.#applied;
   }
+}
+
+/**
+ * Ticks owed to Raft when the tick timer fires at `now`, given when the next
+ * tick was due on an ideal schedule (`due`, 0 before the first). The periodic
+ * timer is re-armed when it fires, so each period runs a little long (5 ms
+ * ticks took 5.7–5.8 ms on an idle node: every timeout 15% late). Lateness is
+ * owed back one tick at a time, at most one extra per firing, and only up to
+ * 2 × tickMs: a stalled thread — its tick handled before the socket reads that
+ * would show the leader alive — never sees more than one phantom tick, and a
+ * starved one counts time slower than the clock (the safe direction). Timers
+ * that fire on time (the simulator's) always get one.
+ */
+export function ticksDue(due: number, now: number, tickMs: number): { ticks: number; due: number } {
+  const late = now - due;
+  if (due === 0 || late > 2 * tickMs) return { ticks: 1, due: now + tickMs };
+  if (late >= tickMs) return { ticks: 2, due: due + 2 * tickMs };
+  return { ticks: 1, due: Math.min(due + tickMs, now + tickMs) };
 }
 
 function storageView(s: MemoryStorage): LogView {
