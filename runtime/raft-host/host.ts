@@ -22,9 +22,11 @@
 // the acknowledgements a leader received — leaves as one Ready: one write
 // (one fsync), one append per follower, one batch of answers.
 //
-// A Ready whose only durable change is the commit index is written without
-// an fsync (etcd's mustSync): losing it in a crash only makes the node
-// relearn the commit index from its leader.
+// A Ready whose only durable change is the commit index is not written at
+// all: its hard state goes with the next write (entries, a vote, a
+// snapshot). Losing it in a crash only makes the node relearn the commit
+// index from its leader; etcd writes it without an fsync (!mustSync), but
+// even that write held up a leader's answers when the disk was busy.
 //
 // The replicated application is a StateMachine (protocol.ts); the host knows
 // nothing about what the entries mean.
@@ -38,7 +40,7 @@ import { parseRaftMessage } from '../raft/schema.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
-import type { ConfState, Entry, Message, Ready, RaftError } from '../raft/types.ts';
+import type { ConfState, Entry, HardState, Message, Ready, RaftError } from '../raft/types.ts';
 import type {
   AdminRequest,
   AdminResponse,
@@ -127,6 +129,8 @@ export class RaftHostCore<Res = unknown> {
   #lastSnapshot = 0;
   #gen = 0;
   #inflight: InFlight | undefined;
+  /** The hard state of Readys that changed only the commit index: written with the next batch. */
+  #unsavedHard: HardState | undefined;
   /** Proposals received since the last flush (appended together as one batch). */
   #queued: QueuedProposal<Res>[] = [];
   #flushQueued = false;
@@ -293,14 +297,23 @@ export class RaftHostCore<Res = unknown> {
       const rd = this.node.ready();
       if (rd.softState) this.#roleChanged();
       const batch = persistBatchOf(rd);
+      if (batch !== undefined && !rd.mustSync) {
+        // Only the commit index changed. Raft does not need it to survive a
+        // crash (a restarted node relearns it from its leader), so it costs no
+        // write of its own — a write that, on a busy disk, held up the answers
+        // of a whole batch: it goes with the next write.
+        this.#unsavedHard = batch.hardState;
+        this.#afterPersist(rd, false);
+        continue;
+      }
       if (batch === undefined) {
         this.#afterPersist(rd, false);
         continue;
       }
+      this.#withUnsavedHard(batch);
       // Replicate while we write (§10.2.1): the early messages go first.
       const msgs = rd.messages;
       for (let i = 0; i < rd.earlyCount; i++) this.#send(msgs[i]);
-      if (!rd.mustSync) batch.sync = false;
       // A leader's own copy need not hold up its thread: its followers' acknowledgements
       // can commit the entries, and its heartbeats and appends go on while the disk is slow.
       if (this.node.raft.role === 'leader') batch.background = true;
@@ -314,6 +327,12 @@ export class RaftHostCore<Res = unknown> {
       if (!this.#persist(batch, () => this.#afterPersist(rd, true))) return;
     }
     if (this.#inflight === undefined) this.#maybeSnapshot();
+  }
+
+  /** A commit index not written yet goes with this batch (unless it carries a newer hard state). */
+  #withUnsavedHard(batch: PersistBatch): void {
+    if (this.#unsavedHard !== undefined && batch.hardState === undefined) batch.hardState = this.#unsavedHard;
+    this.#unsavedHard = undefined;
   }
 
   /** Write `batch`; true when it is already durable (then `then` has run), else its completion comes later. */
@@ -463,7 +482,10 @@ export class RaftHostCore<Res = unknown> {
     this.#lastSnapshot = idx;
     this.stats.snapshotsTaken++;
     this.#o.probe?.snapshotTaken?.(this.#o.id, idx);
-    this.#persist({ snapshot: snap }, () => {
+    // With the snapshot goes the commit index it is covered by (a stored commit below the snapshot would not load).
+    const batch: PersistBatch = { snapshot: snap };
+    this.#withUnsavedHard(batch);
+    this.#persist(batch, () => {
       // Durable: now the log before it may go (keeping a margin in memory for lagging followers).
       this.#o.storage.compact(idx);
       const keepFrom = idx - this.#s.compactionMargin;
