@@ -19,13 +19,17 @@ export const nodeConfigSchema = z.strictObject({
   pkiDir: z.string().min(1),
   /** Directory of the local control socket (owner-only). Default: dataDir. */
   socketDir: z.string().min(1).optional(),
-  // 5 ms ticks with a 30-tick election timeout (150–300 ms): fine-grained randomization makes
-  // split votes between the two survivors of a 3-node failover rare (15 ms ticks collided ~10%).
+  // 5 ms ticks with a 24-tick election timeout (120–240 ms; the host keeps ticks to the clock):
+  // fine-grained randomization makes split votes between the two survivors of a 3-node failover
+  // rare (15 ms ticks collided ~10%), and a dead leader is replaced in ~150 ms (median of the
+  // first of two survivors to time out) plus an election round. Heartbeats every 20 ms: six per
+  // shortest timeout. A leader's disk no longer holds up its heartbeats (its own log syncs in the
+  // background), so the timeout has to cover only a stalled or starved thread.
   raft: z
     .strictObject({
       tickMs: z.number().int().min(1).max(1000).default(5),
-      electionTicks: z.number().int().min(3).max(200).default(30),
-      heartbeatTicks: z.number().int().min(1).max(50).default(3),
+      electionTicks: z.number().int().min(3).max(200).default(24),
+      heartbeatTicks: z.number().int().min(1).max(50).default(4),
       snapshotEvery: z.number().int().min(10).default(5000),
     })
     .prefault({}),

@@ -15,13 +15,18 @@
 //
 // Only one Ready is in flight at a time; ticks, peer messages and client
 // requests keep arriving meanwhile and are folded into the next Ready.
-// Proposals are batched: those that arrive together are appended as one
-// batch (one append message per follower, one write) when the host gets to
-// its 'flush' self-message, queued behind them.
+// Inputs are batched: a tick, a peer message or a proposal is stepped into
+// Raft at once, but the Ready is taken only when the host gets to its 'flush'
+// self-message, queued behind everything already in the mailbox. What arrived
+// together — proposals, the appends a follower received while it was writing,
+// the acknowledgements a leader received — leaves as one Ready: one write
+// (one fsync), one append per follower, one batch of answers.
 //
-// A Ready whose only durable change is the commit index is written without
-// an fsync (etcd's mustSync): losing it in a crash only makes the node
-// relearn the commit index from its leader.
+// A Ready whose only durable change is the commit index is not written at
+// all: its hard state goes with the next write (entries, a vote, a
+// snapshot). Losing it in a crash only makes the node relearn the commit
+// index from its leader; etcd writes it without an fsync (!mustSync), but
+// even that write held up a leader's answers when the disk was busy.
 //
 // The replicated application is a StateMachine (protocol.ts); the host knows
 // nothing about what the entries mean.
@@ -34,7 +39,7 @@ import { RawNode } from '../raft/rawnode.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
-import type { ConfState, Entry, Message, Ready, RaftError } from '../raft/types.ts';
+import type { ConfState, Entry, HardState, Message, Ready, RaftError } from '../raft/types.ts';
 import type {
   AdminRequest,
   AdminResponse,
@@ -122,6 +127,8 @@ export class RaftHostCore<Res = unknown> {
   #lastSnapshot = 0;
   #gen = 0;
   #inflight: InFlight | undefined;
+  /** The hard state of Readys that changed only the commit index: written with the next batch. */
+  #unsavedHard: HardState | undefined;
   /** Proposals received since the last flush (appended together as one batch). */
   #queued: QueuedProposal<Res>[] = [];
   #flushQueued = false;
@@ -133,6 +140,8 @@ export class RaftHostCore<Res = unknown> {
   #readyReads: { index: number; replyTo: ReplyTo<ReadResponse> }[] = [];
   #readSeq = 0;
   #ticks = 0;
+  /** When the next tick is due on an ideal schedule (0: before the first). */
+  #tickDue = 0;
   #wasLeader = false;
   #watchers = new Set<ActorRef<LeaderEvent>>();
   #lastLead = '';
@@ -182,6 +191,9 @@ export class RaftHostCore<Res = unknown> {
       electionTick: this.#s.electionTick,
       heartbeatTick: this.#s.heartbeatTick,
       applied: this.#applied,
+      // A new commit index rides on the next append or heartbeat: per write,
+      // one message, one write and one answer per follower instead of two.
+      broadcastCommit: false,
     });
     o.probe?.started?.(o.id, {
       group: o.group,
@@ -216,13 +228,15 @@ export class RaftHostCore<Res = unknown> {
   handle(msg: RaftHostMsg<Res>): void {
     switch (msg.type) {
       case 'tick':
-        this.node.tick();
+        for (let n = this.#ticksDue(); n > 0; n--) this.node.tick();
         if (++this.#ticks % 10 === 0) this.#expireReads();
-        break;
+        this.#later();
+        return;
       case 'raft':
         // Validated once, at the edge where it came off the wire (runtime/ports/peers.ts).
         this.node.step(msg.msg);
-        break;
+        this.#later();
+        return;
       case 'propose':
         this.#queuePropose(msg.data, msg.replyTo);
         return;
@@ -255,6 +269,13 @@ export class RaftHostCore<Res = unknown> {
     this.#process();
   }
 
+  /** How many Raft ticks this firing of the tick timer stands for (see ticksDue). */
+  #ticksDue(): number {
+    const r = ticksDue(this.#tickDue, this.#ctx.now(), this.#s.tickMs);
+    this.#tickDue = r.due;
+    return r.ticks;
+  }
+
   // ---- the Ready loop ------------------------------------------------------
 
   #process(): void {
@@ -268,14 +289,26 @@ export class RaftHostCore<Res = unknown> {
       const rd = this.node.ready();
       if (rd.softState) this.#roleChanged();
       const batch = persistBatchOf(rd);
+      if (batch !== undefined && !rd.mustSync) {
+        // Only the commit index changed. Raft does not need it to survive a
+        // crash (a restarted node relearns it from its leader), so it costs no
+        // write of its own — a write that, on a busy disk, held up the answers
+        // of a whole batch: it goes with the next write.
+        this.#unsavedHard = batch.hardState;
+        this.#afterPersist(rd, false);
+        continue;
+      }
       if (batch === undefined) {
         this.#afterPersist(rd, false);
         continue;
       }
+      this.#withUnsavedHard(batch);
       // Replicate while we write (§10.2.1): the early messages go first.
       const msgs = rd.messages;
       for (let i = 0; i < rd.earlyCount; i++) this.#send(msgs[i]);
-      if (!rd.mustSync) batch.sync = false;
+      // A leader's own copy need not hold up its thread: its followers' acknowledgements
+      // can commit the entries, and its heartbeats and appends go on while the disk is slow.
+      if (this.node.raft.role === 'leader') batch.background = true;
       this.#o.probe?.persisting?.(this.#o.id, {
         isLeader: this.node.raft.role === 'leader',
         term: this.node.raft.term,
@@ -286,6 +319,12 @@ export class RaftHostCore<Res = unknown> {
       if (!this.#persist(batch, () => this.#afterPersist(rd, true))) return;
     }
     if (this.#inflight === undefined) this.#maybeSnapshot();
+  }
+
+  /** A commit index not written yet goes with this batch (unless it carries a newer hard state). */
+  #withUnsavedHard(batch: PersistBatch): void {
+    if (this.#unsavedHard !== undefined && batch.hardState === undefined) batch.hardState = this.#unsavedHard;
+    this.#unsavedHard = undefined;
   }
 
   /** Write `batch`; true when it is already durable (then `then` has run), else its completion comes later. */
@@ -435,7 +474,10 @@ export class RaftHostCore<Res = unknown> {
     this.#lastSnapshot = idx;
     this.stats.snapshotsTaken++;
     this.#o.probe?.snapshotTaken?.(this.#o.id, idx);
-    this.#persist({ snapshot: snap }, () => {
+    // With the snapshot goes the commit index it is covered by (a stored commit below the snapshot would not load).
+    const batch: PersistBatch = { snapshot: snap };
+    this.#withUnsavedHard(batch);
+    this.#persist(batch, () => {
       // Durable: now the log before it may go (keeping a margin in memory for lagging followers).
       this.#o.storage.compact(idx);
       const keepFrom = idx - this.#s.compactionMargin;
@@ -478,6 +520,11 @@ export class RaftHostCore<Res = unknown> {
   /** After a Ready is durable: tell watchers about a new (lead, term). */
   #notifyLeader(): void {
     const r = this.node.raft;
+    // A pre-candidate only asks whether it could win (PreVote): its term is
+    // unchanged and, if the others still hear from the leader, it follows it
+    // again a round trip later. Telling watchers "no leader" for that would
+    // make them give up on requests the leader is still serving.
+    if (r.role === 'preCandidate') return;
     if (r.lead === this.#lastLead && r.term === this.#lastTerm) return;
     this.#lastLead = r.lead;
     this.#lastTerm = r.term;
@@ -504,10 +551,19 @@ export class RaftHostCore<Res = unknown> {
       return;
     }
     this.#queued.push({ data, replyTo });
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      this.#ctx.self.tell({ type: 'flush' });
-    }
+    this.#later();
+  }
+
+  /**
+   * Handle the Ready after everything already in the mailbox: the 'flush'
+   * self-message queues behind it, so the peer messages, ticks and proposals
+   * that arrived together are stepped first and leave as one Ready — one
+   * write (one fsync), one append per follower — instead of one each.
+   */
+  #later(): void {
+    if (this.#flushQueued || (this.#queued.length === 0 && !this.node.hasReady())) return;
+    this.#flushQueued = true;
+    this.#ctx.self.tell({ type: 'flush' });
   }
 
   /** Append every queued proposal as one batch. */
@@ -584,6 +640,24 @@ export class RaftHostCore<Res = unknown> {
   get applied(): number {
     return this.#applied;
   }
+}
+
+/**
+ * Ticks owed to Raft when the tick timer fires at `now`, given when the next
+ * tick was due on an ideal schedule (`due`, 0 before the first). The periodic
+ * timer is re-armed when it fires, so each period runs a little long (5 ms
+ * ticks took 5.7–5.8 ms on an idle node: every timeout 15% late). Lateness is
+ * owed back one tick at a time, at most one extra per firing, and only up to
+ * 2 × tickMs: a stalled thread — its tick handled before the socket reads that
+ * would show the leader alive — never sees more than one phantom tick, and a
+ * starved one counts time slower than the clock (the safe direction). Timers
+ * that fire on time (the simulator's) always get one.
+ */
+export function ticksDue(due: number, now: number, tickMs: number): { ticks: number; due: number } {
+  const late = now - due;
+  if (due === 0 || late > 2 * tickMs) return { ticks: 1, due: now + tickMs };
+  if (late >= tickMs) return { ticks: 2, due: due + 2 * tickMs };
+  return { ticks: 1, due: Math.min(due + tickMs, now + tickMs) };
 }
 
 function storageView(s: MemoryStorage): LogView {

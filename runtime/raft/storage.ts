@@ -205,6 +205,15 @@ export interface PersistBatch {
    * and a crash keeps all of it or none. Default true.
    */
   sync?: boolean;
+  /**
+   * The caller keeps working while this batch becomes durable — a leader's
+   * own append: its followers' acknowledgements can commit the entries, and
+   * its heartbeats must not stop while the disk is slow. A log may then
+   * return from persist() before the batch is durable and call `done` later
+   * (from another turn of the event loop) instead of blocking the thread.
+   * `done` still means durable. Default false.
+   */
+  background?: boolean;
 }
 
 export interface LoadedState {
@@ -220,8 +229,12 @@ export interface LoadedState {
  * Contract of every implementation:
  * - ATOMIC BATCHES: one persist() is all-or-nothing, across a crash as well as
  *   on error. After `done()` every part of the batch (entries, hard state,
- *   snapshot, bootstrap conf) is durable; after `done(err)` — or a crash before
- *   `done` — none of it is visible to load(), nor half of it. Raft relies on
+ *   snapshot, bootstrap conf) is durable; after a crash before `done` none of
+ *   it is visible to load(), nor half of it; after `done(err)` none of it is
+ *   known durable: it may be stored whole or not at all (SqliteDurableLog:
+ *   committed, but the sync failed), never half, and the host retries the same
+ *   batch, which is idempotent (the same entries, hard state and snapshot
+ *   overwrite themselves). Raft relies on
  *   this: a hard state whose commit index points past entries that did not
  *   survive, or a snapshot without the hard state that goes with it, or a
  *   truncated suffix without its replacement, breaks its promises.
@@ -234,7 +247,7 @@ export interface LoadedState {
 export interface DurableLog {
   /** On start. Throws CorruptStateError when a checksum fails or the log has gaps. */
   load(): LoadedState;
-  /** `done` is called once the whole batch is durable (fsynced), or with the error (then none of it is stored). */
+  /** `done` is called once the whole batch is durable (fsynced), or with the error (then it is not known durable: retry it). */
   persist(batch: PersistBatch, done: (err?: Error) => void): void;
   /** Forget entries up to and including throughIndex (must be <= the stored snapshot index). */
   compact(throughIndex: number): void;
