@@ -68,8 +68,9 @@ class CdbService {
   constructor(ctx: ActorContext<Msg>, a: CdbArgs) {
     this.#ctx = ctx;
     this.#a = a;
-    // Each incarnation publishes under a new incarnation number so peers drop what the old one said.
-    this.#meta = new MetaTable({ self: a.node, incarnation: Math.floor(ctx.now()), staleAfterMs: a.meta.staleAfterMs });
+    // Each incarnation publishes under a new, larger number so peers drop what the old one said:
+    // the node's boot count (not its clock, which may have stepped back) and this actor's restarts.
+    this.#meta = new MetaTable({ self: a.node, incarnation: a.ports.boot * 1_000_000 + ctx.incarnation, staleAfterMs: a.meta.staleAfterMs });
     this.#metaCh = a.ports.peers.open('meta', parseMetaPublication, (from, pub) => ctx.self.tell({ type: 'peer-meta', from, pub }));
     this.#group = ctx.spawn(
       raftGroup<StoreResult | undefined>({

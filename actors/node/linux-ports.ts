@@ -5,7 +5,7 @@
 // then starts the same tree a simulated node runs.
 import os from 'node:os';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { defineBehavior, setup, type ActorContext, type ActorRef, type Behavior, type Logger } from '../../runtime/actor/index.ts';
 import { NodeTransport } from '../../runtime/net/node-transport.ts';
 import { loadNodeCredentials } from '../../runtime/net/pki.ts';
@@ -70,9 +70,11 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
     listener: () => transport.stats().listener,
   });
   const logs: SqliteDurableLog[] = [];
+  const boot = nextBoot(join(cfg.dataDir, 'boot'));
   const started = transport.start().then(() => undefined);
   return {
     node: cfg.name,
+    boot,
     peers,
     host: processMetrics(),
     started,
@@ -93,6 +95,27 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
       await transport.stop();
     },
   };
+}
+
+/** Read, increment and durably write the node's boot count. */
+function nextBoot(file: string): number {
+  let n = 0;
+  try {
+    n = Number.parseInt(readFileSync(file, 'utf8'), 10) || 0;
+  } catch {
+    /* first start */
+  }
+  n++;
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, `${n}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  return n;
 }
 
 export function nodeSpecOf(cfg: NodeConfig): NodeSpec {

@@ -20,6 +20,12 @@ export interface HostMetrics {
 export interface NodePorts {
   /** This node's name. */
   readonly node: string;
+  /**
+   * How many times this node has started (1, 2, …), kept on its disk: it only grows, whatever
+   * the clock says. What the node publishes is stamped with it, so peers can tell a restarted
+   * node's word from its previous life's.
+   */
+  readonly boot: number;
   /** The node's link to its peers, one channel per purpose. */
   readonly peers: PeerPort;
   /** The durable log of one Raft group (opened once per group per start). */

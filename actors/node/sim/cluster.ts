@@ -46,6 +46,8 @@ export interface NodeSlot {
   /** Crash this node the next time it persists a snapshot sent by the leader (then reboot it after this many ms); undefined = off. */
   crashOnSnapshotInstall: number | undefined;
   crashes: number;
+  /** Times this machine has booted (the boot count its disk keeps). */
+  boots: number;
   /** Settles admin asks into this incarnation when it crashes. */
   onCrash: Set<(r: AdminResponse) => void>;
 }
@@ -87,7 +89,7 @@ export class SimCluster {
       const sim = new SimNode(id, d.sched, d.buggify, d.rng.fork());
       if (s.cluster.maxClockSkewMs > 0) sim.jumpClock((d.rng.next() * 2 - 1) * s.cluster.maxClockSkewMs);
       const disk = new SimDisk(sim, d.sched, d.rng.fork());
-      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, onCrash: new Set() };
+      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set() };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
@@ -190,8 +192,10 @@ export class SimCluster {
     peers.attach({ send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true), isConnected: () => true, stats: () => ({}) });
     slot.peers = peers;
     const disk = slot.disk;
+    slot.boots++;
     const ports: NodePorts = {
       node: id,
+      boot: slot.boots,
       peers,
       openLog: (group) => new SimDurableLog(disk, `${group}.raft.log`),
       host: { cpuPct: () => 3, rssBytes: () => 64 << 20, heapUsedBytes: () => 16 << 20, memUsedPct: () => 20, load1: () => 0.1 },
