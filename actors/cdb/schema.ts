@@ -245,13 +245,22 @@ export type ServiceSpec = z.output<(typeof serviceSpecs)[ServiceSubtype]>;
 // Meta and stats (not replicated through Raft; see meta.ts)
 
 /** Known object states; other lowercase words are accepted (services may define their own). */
-export const KNOWN_STATES = ['up', 'down', 'degraded', 'loaded', 'unloaded', 'running', 'stopped', 'failed', 'starting', 'stopping', 'unknown'] as const;
+export const KNOWN_STATES = ['up', 'down', 'degraded', 'loaded', 'unloaded', 'running', 'stopped', 'failed', 'starting', 'stopping', 'unknown', 'pending', 'ready', 'unsupported', 'removing'] as const;
+
+const STAT_NAME_PATTERN_META = /^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$/;
 
 export const metaSchema = z.strictObject({
   state: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be a lowercase state word (e.g. up, down, degraded)'),
   updatedBy: z.strictObject({ node: idSchema, service: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, ID_HINT) }),
   /** ms timestamp (on the updating node's clock) */
   updatedAt: z.number().int().min(0),
+  /** why the object is in this state, for humans (absent when there is nothing to say, e.g. ready) */
+  reason: z.string().max(512).optional(),
+  /** small facts shown beside the state (how a network was realised, a node's capabilities) */
+  info: z
+    .record(z.string().regex(STAT_NAME_PATTERN_META, 'must be a field name (letter, then letters, digits, _ . -; max 64)'), z.union([z.string().max(256), z.number().refine(Number.isFinite, 'must be a finite number'), z.boolean()]))
+    .refine((s) => Object.keys(s).length <= 64, 'must have at most 64 entries')
+    .optional(),
 });
 export type Meta = z.output<typeof metaSchema>;
 
