@@ -104,18 +104,34 @@ export const nodeSpec = z.strictObject({
 
 export const deviceSpec = z.strictObject({
   node: idSchema,
+  /** the block device; with `loop`, the backing file the Storage service creates */
   path: absPath,
   sizeBytes: bytes,
+  /**
+   * A file-backed loop device (local clusters): the service creates `path` as a sparse file of
+   * `sizeBytes`, attaches it as a loop device and removes both when the object is deleted.
+   */
+  loop: z.boolean().optional(),
+  /**
+   * Use the device even if it holds a file system or a partition table (erasing it). Without it
+   * the Storage service refuses a path that holds data or is mounted: it never destroys what it
+   * did not create.
+   */
+  wipe: z.boolean().optional(),
 });
 
-export const REDUNDANCY = ['mirror', 'raidz1', 'none'] as const;
+/** Redundancy levels: none (single copy), mirror (two copies, RAID1), raid5 (single parity). */
+export const REDUNDANCY = ['mirror', 'raid5', 'none'] as const;
+export type Redundancy = (typeof REDUNDANCY)[number];
+/** Other spellings accepted on input and stored as the level they mean: raidz1 is ZFS's name for single parity. */
+export const REDUNDANCY_ALIASES: Record<string, Redundancy> = { raidz1: 'raid5' };
 /** Minimum number of devices for each redundancy level. */
-export const MIN_DEVICES: Record<(typeof REDUNDANCY)[number], number> = { none: 1, mirror: 2, raidz1: 3 };
+export const MIN_DEVICES: Record<Redundancy, number> = { none: 1, mirror: 2, raid5: 3 };
 
 export const poolSpec = z
   .strictObject({
     devices: unique(idSchema, 'devices').min(1).max(256),
-    redundancy: z.enum(REDUNDANCY),
+    redundancy: z.enum([...REDUNDANCY, 'raidz1']).transform((r): Redundancy => REDUNDANCY_ALIASES[r] ?? (r as Redundancy)),
   })
   .superRefine((p, ctx) => {
     const min = MIN_DEVICES[p.redundancy];
@@ -126,7 +142,13 @@ export const poolSpec = z
 
 export const shareSpec = z.strictObject({
   pool: idSchema,
-  protocol: z.enum(['nfs', 'iscsi', 'smb', 'local']),
+  /**
+   * How the share is exported: local (a directory bind-mounted into a workload), nfs (a userspace
+   * NFS server on the node), nbd (a block device over NBD: a disk file of quotaBytes in the
+   * share, for VM disks), iscsi, smb.
+   */
+  protocol: z.enum(['nfs', 'nbd', 'iscsi', 'smb', 'local']),
+  /** the path clients see: the NFS export path, the NBD export name, the mount point in a workload */
   path: absPath,
   quotaBytes: bytes.optional(),
 });
@@ -349,7 +371,7 @@ export function check<T>(schema: z.ZodType<T>, input: unknown): Validation<T> {
 
 /**
  * Validate an object definition. The error is one line naming the object and the field, e.g.
- * `storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none`.
+ * `storage/pool "p1": spec.redundancy must be one of mirror, raid5, none, raidz1`.
  */
 export function validateObject(x: unknown): Validation<ObjectDef> {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) return { ok: false, error: `object must be a JSON object (got ${describe(x)})` };
