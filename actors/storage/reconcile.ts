@@ -52,6 +52,8 @@ export interface PathProbe {
   mountedAt?: string;
   /** Something else holds it (a loop device over a file, an md/dm device over a disk). */
   heldBy?: string;
+  /** It could not be inspected (then it is not used). */
+  error?: string;
 }
 
 export interface ObservedPool {
@@ -530,6 +532,7 @@ export function reconcileStorage(node: string, desired: Desired, observed: Stora
 function refuse(id: string, spec: DeviceSpec, probe: PathProbe, caps: Capabilities): Condition | undefined {
   const loop = spec.loop === true;
   const path = spec.path;
+  if (probe.error) return { state: 'failed', reason: `device ${id}: cannot inspect ${path} (${probe.error}); Storage uses only a device it can check is free` };
   if (probe.mountedAt) return { state: 'failed', reason: `device ${id}: ${path} is mounted at ${probe.mountedAt}; Storage never uses a mounted device` };
   if (probe.heldBy) return { state: 'failed', reason: `device ${id}: ${path} is in use by ${probe.heldBy}` };
   if (loop) {
