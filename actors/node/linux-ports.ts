@@ -13,6 +13,7 @@ import { PeerPort, type PeerFrame, type PeerLinkStats } from '../../runtime/port
 import type { HostMetrics, NodePorts } from '../../runtime/ports/ports.ts';
 import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
 import type { RegistryMsg } from '../../runtime/registry/registry.ts';
+import { LinuxStorageDriver } from '../storage/linux.ts';
 import type { NodeConfig } from './config.ts';
 import { nodeTree, type NodeSpec } from './tree.ts';
 
@@ -131,6 +132,11 @@ export function nodeSpecOf(cfg: NodeConfig): NodeSpec {
   };
 }
 
+/** The Linux drivers of the node's reconciling services. */
+export function linuxDrivers(cfg: NodeConfig) {
+  return { storage: new LinuxStorageDriver({ dataDir: cfg.dataDir }) };
+}
+
 // Ports owned by the incarnation of `nodeCore` in this worker. A crash skips
 // PostStop, so the next incarnation closes what the previous one left.
 let leftover: LinuxPorts | null = null;
@@ -144,7 +150,7 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
     const ports = openLinuxPorts(args.cfg, ctx.log);
     leftover = ports;
     ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
-    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry);
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, linuxDrivers(args.cfg));
     const inner = tree.setup!(ctx) as Behavior<unknown>;
     return {
       ...inner,

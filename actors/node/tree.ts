@@ -1,5 +1,6 @@
 // The node's supervision tree — the same in a real node and in a simulated
 // one: the CDB, then the Monitor that reads from it, then the node agent,
+// then the reconciling services whose drivers the node was given (Storage),
 // under a rest_for_one supervisor (a CDB restart restarts what follows it).
 // The node hands in the ports (real or simulated) and its registry; each
 // service it starts is registered there under its typed key.
@@ -11,6 +12,10 @@ import { CDB, type CdbMsg } from '../cdb/client.ts';
 import { cdbService } from '../cdb/service.ts';
 import { MONITOR, type MonitorMsg } from '../monitor/client.ts';
 import { monitorService } from '../monitor/service.ts';
+import type { Driver } from '../reconciler/contract.ts';
+import { STORAGE, type StorageMsg } from '../storage/client.ts';
+import type { StorageAction, StorageObserved } from '../storage/reconcile.ts';
+import { storageService } from '../storage/service.ts';
 import { nodeAgent } from './agent.ts';
 
 /** What the tree needs to know about its node (plain data). */
@@ -26,9 +31,14 @@ export interface NodeSpec {
   agent: { reportMs: number };
 }
 
-export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<RegistryMsg>): Behavior<unknown> {
+/** The drivers of the node's reconciling services (Linux ones on a real node, simulated ones in `acp sim`). */
+export interface NodeDrivers {
+  storage?: Driver<StorageObserved, StorageAction>;
+}
+
+export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<RegistryMsg>, drivers: NodeDrivers = {}): Behavior<unknown> {
   const register =
-    <M>(key: typeof CDB | typeof MONITOR) =>
+    <M>(key: typeof CDB | typeof MONITOR | typeof STORAGE) =>
     (ref: ActorRef<unknown>) =>
       registry.tell(registerMsg(key as never, ref as ActorRef<M> as never));
   return supervisor({ kind: 'rest_for_one', intensity: 5, periodMs: 30_000 }, [
@@ -46,5 +56,6 @@ export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<Re
       onStart: register<MonitorMsg>(MONITOR),
     },
     { id: 'agent', behavior: nodeAgent({ node: spec.name, address: spec.address, reportMs: spec.agent.reportMs, host: ports.host, registry }), shutdownMs: 1000 },
+    ...(drivers.storage ? [{ id: 'storage', behavior: storageService({ node: spec.name, registry, driver: drivers.storage }), shutdownMs: 2000, onStart: register<StorageMsg>(STORAGE) }] : []),
   ]) as Behavior<unknown>;
 }

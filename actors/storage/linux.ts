@@ -263,6 +263,8 @@ export class LinuxStorageDriver implements Driver<StorageObserved, StorageAction
   readonly #slowMs: number;
   readonly #now: () => number;
   #state: StateRec;
+  /** The record could not be read: nothing is touched until it is fixed. */
+  #loadError: DriverError | undefined;
   #caps: Capabilities | undefined;
   /** Paths probed on request (re-probed at each observe until they are ours or forgotten). */
   readonly #probePaths = new Map<string, boolean>();
@@ -277,7 +279,12 @@ export class LinuxStorageDriver implements Driver<StorageObserved, StorageAction
     this.#slowMs = o.slowStatsMs ?? 60_000;
     this.#now = o.now ?? (() => performance.now());
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
-    this.#state = this.#load();
+    try {
+      this.#state = this.#load();
+    } catch (e) {
+      this.#state = structuredClone(EMPTY);
+      this.#loadError = e as DriverError;
+    }
   }
 
   #load(): StateRec {
@@ -357,6 +364,7 @@ export class LinuxStorageDriver implements Driver<StorageObserved, StorageAction
   // ---- observe
 
   async observe(): Promise<StorageObserved> {
+    if (this.#loadError) throw this.#loadError;
     const s = this.#state;
     const loops = loopDevices();
     const mnt = mounts();
@@ -499,6 +507,7 @@ export class LinuxStorageDriver implements Driver<StorageObserved, StorageAction
   // ---- apply
 
   async apply(a: StorageAction): Promise<void> {
+    if (this.#loadError) throw this.#loadError;
     switch (a.kind) {
       case 'probe-device':
         this.#probePaths.set(a.path, a.loop);

@@ -22,6 +22,7 @@ import type { Scenario } from '../../../runtime/sim/scenario.ts';
 import type { Scheduler } from '../../../runtime/sim/scheduler.ts';
 import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
+import { SimStorageDriver, SimStorageMachine } from '../../storage/sim.ts';
 import { NodeApi } from '../api.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
 
@@ -50,6 +51,8 @@ export interface NodeSlot {
   boots: number;
   /** Settles admin asks into this incarnation when it crashes. */
   onCrash: Set<(r: AdminResponse) => void>;
+  /** The machine's storage (devices, mounts, servers and the Storage service's ownership record): survives the node's crashes. */
+  storage: SimStorageMachine;
 }
 
 export interface ClusterDeps {
@@ -89,7 +92,7 @@ export class SimCluster {
       const sim = new SimNode(id, d.sched, d.buggify, d.rng.fork());
       if (s.cluster.maxClockSkewMs > 0) sim.jumpClock((d.rng.next() * 2 - 1) * s.cluster.maxClockSkewMs);
       const disk = new SimDisk(sim, d.sched, d.rng.fork());
-      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set() };
+      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set(), storage: new SimStorageMachine() };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
@@ -204,7 +207,9 @@ export class SimCluster {
     };
     const services = new Map<string, ActorRef<never>>();
     const reg = system.spawn(registry(services), 'registry');
-    system.spawn(nodeTree(this.#spec(slot), ports, reg), 'node', { restart: 'permanent' });
+    const env = slot.sim.env;
+    const storage = new SimStorageDriver({ machine: slot.storage, actionMs: 5, sleep: (ms) => new Promise((r) => env.setTimer(ms, r)) });
+    system.spawn(nodeTree(this.#spec(slot), ports, reg, { storage }), 'node', { restart: 'permanent' });
     slot.api = new NodeApi({ node: id, system, services, startedAt: slot.sim.env.now(), address: { host: `10.0.0.${slot.index}`, port: 7400 }, pid: slot.index });
   }
 
