@@ -74,8 +74,14 @@ export class SimStorageMachine {
   // --- faults and accounting
   caps: Capabilities;
   readonly #fail = new Map<string, { times: number; reason: string; permanent: boolean }>();
-  /** Called when an action starts (a scenario crashes the node here); a returned true aborts the action. */
-  onAction: ((a: StorageAction) => boolean | void) | undefined;
+  /**
+   * Called when an action has taken effect, before the driver returns (a scenario crashes the
+   * node here: the service never learns it worked, and must adopt it after the restart); a
+   * returned true keeps the action from ever returning.
+   */
+  onApplied: ((a: StorageAction) => boolean | void) | undefined;
+  /** Devices vanished (and not yet replaced). */
+  readonly vanished = new Set<string>();
   /** How many of each resource were ever created (duplicates show up here). */
   readonly created: Record<string, number> = {};
   readonly applied: string[] = [];
@@ -100,6 +106,7 @@ export class SimStorageMachine {
       for (const [d, f] of this.loops) if (f === r.path) this.loops.delete(d);
       this.files.delete(r.path);
     } else this.blockDevices.delete(r.path);
+    this.vanished.add(deviceId);
     for (const [id, p] of this.pools) {
       if (!p.devices.includes(deviceId)) continue;
       let m = this.missing.get(id);
@@ -117,6 +124,19 @@ export class SimStorageMachine {
     else this.blockDevices.set(r.path, { sizeBytes: r.sizeBytes });
     for (const m of this.missing.values()) m.delete(deviceId);
     this.ioErrors.delete(deviceId);
+    this.vanished.delete(deviceId);
+  }
+
+  /** Undo the injected faults (the heal phase): vanished devices replaced, failures and hooks cleared. */
+  heal(): void {
+    for (const d of [...this.vanished]) this.replace(d);
+    this.#fail.clear();
+    this.onApplied = undefined;
+  }
+
+  /** Injected failures of `kind` not yet consumed. */
+  pendingFailures(kind: string): number {
+    return this.#fail.get(kind)?.times ?? 0;
   }
 
   killServer(shareId: string): boolean {
@@ -232,11 +252,16 @@ export class SimStorageDriver implements Driver<StorageObserved, StorageAction> 
 
   async apply(a: StorageAction): Promise<void> {
     const m = this.machine;
-    if (m.onAction?.(a) === true) return new Promise<void>(() => {}); // the node died under it
     const f = m.takeFailure(a.kind);
     if (this.#actionMs > 0) await this.#sleep(this.#actionMs);
     if (f) throw new DriverError(f.reason, f.permanent);
     m.applied.push(`${a.kind} ${a.id}`);
+    this.#effect(a);
+    if (m.onApplied?.(a) === true) return new Promise<void>(() => {}); // the node died before it could say so
+  }
+
+  #effect(a: StorageAction): void {
+    const m = this.machine;
     switch (a.kind) {
       case 'probe-device':
         this.#probePaths.set(a.path, a.loop);

@@ -22,8 +22,12 @@ interface FakeCdb {
 }
 
 function fakeCdb(db: FakeCdb): Behavior<CdbMsg> {
-  return receive<CdbMsg>((_c, m) => {
-    if (m.type === 'watch') {
+  return receive<CdbMsg>((c, m) => {
+    if (m.type === 'request') {
+      const req = m.req as { op: string; type: string; id: string };
+      const object = db.objects.find((o) => o.type === req.type && o.id === req.id);
+      c.reply(m.replyTo, { ok: true, revision: 9, ...(object ? { object } : {}) });
+    } else if (m.type === 'watch') {
       db.sinks.set(m.id, m.sink);
       const type = (m.req as { type?: string }).type;
       m.sink.tell({ type: 'cdb-watch', id: m.id, revision: 1, changes: [], objects: db.objects.filter((o) => o.type === type) });
@@ -105,17 +109,25 @@ test('an action that fails is reported with its reason and retried until it work
 });
 
 test('deleting a share and its pool removes them top-down; locate answers where a share is', async (t) => {
-  const { advance, meta, machine, push, svc } = start(t, [loop('d1'), loop('d2'), mirror('p1', ['d1', 'd2']), share('s1', 'p1')]);
+  const { advance, meta, machine, push, svc, db } = start(t, [loop('d1'), loop('d2'), mirror('p1', ['d1', 'd2']), share('s1', 'p1')]);
   await advance(200);
   const where = await svc.ask<ShareLocation>((replyTo) => locate('s1', replyTo), { timeoutMs: 1000 });
   t.deepEqual(where, { ok: true, share: 's1', protocol: 'local', dir: '/sim/storage/pools/p1/shares/s1' });
   const none = await svc.ask<ShareLocation>((replyTo) => locate('nope', replyTo), { timeoutMs: 1000 });
   t.like(none, { ok: false, code: 'not-found' });
+  // The local replica says they are gone; the CDB (a linearizable read) still has the pool: only
+  // the share goes. Then the pool is gone there too.
+  db.objects = db.objects.filter((o) => o.id !== 's1');
   push([
     { op: 'delete', key: 'storage/s1', revision: 3 },
     { op: 'delete', key: 'storage/p1', revision: 4 },
   ]);
   await advance(200);
+  t.deepEqual([...machine.shares.keys()], []);
+  t.deepEqual([...machine.pools.keys()], ['p1'], 'not removed on the word of a replica that may lag');
+  t.like(meta('storage/p1'), { state: 'removing', reason: 'pool p1: no longer defined here; unmounting and erasing it; waiting for the CDB to confirm storage/p1 was deleted' });
+  db.objects = db.objects.filter((o) => o.id !== 'p1');
+  await advance(2500);
   t.deepEqual([...machine.shares.keys(), ...machine.pools.keys()], []);
   t.is(machine.devices.size, 2, 'the devices stay: they are still desired');
   t.like(meta('storage/p1'), { state: 'removing' });

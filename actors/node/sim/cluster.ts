@@ -18,7 +18,7 @@ import { SimDisk } from '../../../runtime/sim/disk.ts';
 import type { RaftInvariants } from '../../../runtime/sim/invariants.ts';
 import type { SimNetwork } from '../../../runtime/sim/network.ts';
 import { SimNode } from '../../../runtime/sim/node.ts';
-import type { Scenario } from '../../../runtime/sim/scenario.ts';
+import type { Fault, Scenario } from '../../../runtime/sim/scenario.ts';
 import type { Scheduler } from '../../../runtime/sim/scheduler.ts';
 import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
@@ -227,6 +227,84 @@ export class SimCluster {
       // A reply computed before a crash must not leave the machine after it.
       if (slot.sim.up && slot.sim.incarnation === inc) net.send(slot.id, from, { type: 'resp', id: w.id, res } satisfies Wire);
     });
+  }
+
+  // ---- service driver faults (scenario `driver` steps) -------------------
+
+  driverFault(f: Extract<Fault, { kind: 'driver' }>, label: string): string | { check: () => string | undefined } {
+    const slot = this.nodes.get(f.node)!;
+    if (f.service !== 'storage') return `no simulated ${f.service} driver faults (storage has: vanish, fail, crash-mid-action)`;
+    const m = slot.storage;
+    switch (f.fault) {
+      case 'vanish': {
+        if (!f.target) return 'vanish needs a target device';
+        const pools = [...m.pools].filter(([, p]) => p.devices.includes(f.target!)).map(([id]) => id);
+        if (!m.vanish(f.target)) return `device ${f.target} is not Storage's on ${f.node}`;
+        this.fault(label, f);
+        // Effect: a pool holding it is reported degraded, naming the device, within a few seconds.
+        let seen = pools.length === 0;
+        const until = this.#d.sched.now + 5000;
+        const poll = (): void => {
+          if (seen || this.#d.sched.now > until) return;
+          for (const pool of pools) {
+            slot.api?.call('cdb', { op: 'meta', type: 'storage', id: pool }, (r) => {
+              const v = (r as { ok?: boolean; view?: { state?: string; meta?: { reason?: string } } }).view;
+              if (v?.state === 'degraded' && v.meta?.reason?.includes(f.target!)) seen = true;
+            });
+          }
+          this.#d.sched.after(250, poll);
+        };
+        this.#d.sched.after(250, poll);
+        return { check: () => (seen ? undefined : `no pool holding ${f.target} (${pools.join(', ')}) was reported degraded naming it`) };
+      }
+      case 'fail': {
+        if (!f.target) return 'fail needs a target action kind';
+        m.failNext(f.target, f.times, `injected failure of ${f.target}`);
+        this.fault(label, f);
+        return { check: () => (m.pendingFailures(f.target!) === 0 ? undefined : `no ${f.target} action ran on ${f.node}`) };
+      }
+      case 'crash-mid-action': {
+        let crashed = '';
+        let before: Record<string, number> = {};
+        m.onApplied = (a) => {
+          if (f.target && a.kind !== f.target) return false;
+          m.onApplied = undefined;
+          crashed = `${a.kind} ${a.id}`;
+          before = { ...m.created };
+          this.#d.sched.after(0, () => {
+            if (!slot.sim.up) return;
+            this.fault(`crash ${f.node} right after ${crashed} took effect`);
+            this.crash(f.node);
+            this.#d.sched.after(f.restartAfterMs, () => {
+              if (!slot.sim.up) this.restart(f.node);
+            });
+          });
+          return true;
+        };
+        this.fault(label, f);
+        return {
+          check: () => {
+            if (!crashed) return `no ${f.target ?? 'storage'} action ran on ${f.node}`;
+            // Adoption: what existed at the crash was not made a second time by the restarted node.
+            const again = Object.keys(before).filter((k) => (m.created[k] ?? 0) > before[k]! && (k !== 'loop' || m.check().length > 0));
+            return again.length ? `after the restart ${f.node} made again: ${again.join(', ')} (instead of adopting)` : undefined;
+          },
+        };
+      }
+      default:
+        return `unknown storage driver fault "${f.fault}" (vanish, fail, crash-mid-action)`;
+    }
+  }
+
+  healDrivers(): void {
+    for (const n of this.nodes.values()) n.storage.heal();
+  }
+
+  /** The simulated machines' own invariants (resources owned once, nothing leaked). */
+  driverInvariants(): string[] {
+    const out: string[] = [];
+    for (const n of this.nodes.values()) for (const p of n.storage.check()) out.push(`${n.id} storage: ${p}`);
+    return out;
   }
 
   // ---- machine faults ---------------------------------------------------
