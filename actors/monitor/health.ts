@@ -16,6 +16,9 @@
 //                               network→network, monitor→monitor, cdb→cdb) but the node has no
 //                               enabled service object of that sub-type
 //   pool-usage        warn/crit stats.usedBytes / stats.sizeBytes over thresholds.poolUsage
+//   storage-unsupported warning a node cannot realise a device, pool or share (state unsupported: its reason)
+//   share-failed      warning   share state failed (its reason)
+//                               (storage findings carry the reporting node's reason: which device, why)
 //   pool-degraded     warning   pool state degraded;  pool-down critical: state down/failed/faulted
 //   device-failed     warning   device state down/failed/faulted
 //   network-down      warning   vlan-bridge / trunk state down/failed (degraded: network-degraded warning)
@@ -46,6 +49,8 @@ export type FindingCode =
   | 'pool-usage'
   | 'pool-degraded'
   | 'pool-down'
+  | 'storage-unsupported'
+  | 'share-failed'
   | 'device-failed'
   | 'network-down'
   | 'network-degraded'
@@ -111,6 +116,11 @@ export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig[
     thresholds: { ...DEFAULT_HEALTH_CONFIG.thresholds, ...(partial?.thresholds ?? {}) },
     weights: { ...DEFAULT_HEALTH_CONFIG.weights, ...(partial?.weights ?? {}) },
   };
+}
+
+/** ": <the reporting node's reason>" when its meta gives one. */
+function because(v: ObjectView): string {
+  return v.meta?.reason ? `: ${v.meta.reason}${v.metaFrom ? ` (${v.metaFrom})` : ''}` : '';
 }
 
 function fmtPct(x: number): string {
@@ -209,16 +219,20 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
     const fresh = v && !v.stale ? v : undefined;
     if (o.type === 'storage' && o.subtype === 'device') {
       dangling(key, 'spec.node', 'node', o.spec.node);
-      if (fresh && DOWN.has(fresh.state)) add('device-failed', 'warning', key, `device ${o.id} (${o.spec.path} on ${o.spec.node}) is ${fresh.state}`);
+      if (fresh && DOWN.has(fresh.state)) add('device-failed', 'warning', key, `device ${o.id} (${o.spec.path} on ${o.spec.node}) is ${fresh.state}${because(fresh)}`);
+      else if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `device ${o.id} is unsupported${because(fresh)}`);
     } else if (o.type === 'storage' && o.subtype === 'pool') {
       for (const d of o.spec.devices) dangling(key, 'spec.devices', 'storage', d);
-      if (fresh && DOWN.has(fresh.state)) add('pool-down', 'critical', key, `pool ${o.id} is ${fresh.state}`);
-      else if (fresh && fresh.state === 'degraded') add('pool-degraded', 'warning', key, `pool ${o.id} is degraded`);
+      if (fresh && DOWN.has(fresh.state)) add('pool-down', 'critical', key, `pool ${o.id} is ${fresh.state}${because(fresh)}`);
+      else if (fresh && fresh.state === 'degraded') add('pool-degraded', 'warning', key, `pool ${o.id} is degraded${because(fresh)}`);
+      else if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `pool ${o.id} is unsupported${because(fresh)}`);
       const used = fresh?.stats.usedBytes;
       const size = fresh?.stats.sizeBytes;
       if (used !== undefined && size !== undefined && size > 0) threshold('pool-usage', key, `pool ${o.id} usage`, (100 * used) / size, config.thresholds.poolUsage);
     } else if (o.type === 'storage' && o.subtype === 'share') {
       dangling(key, 'spec.pool', 'storage', o.spec.pool);
+      if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `share ${o.id} is unsupported${because(fresh)}`);
+      else if (fresh && DOWN.has(fresh.state)) add('share-failed', 'warning', key, `share ${o.id} is ${fresh.state}${because(fresh)}`);
     } else if (o.type === 'network') {
       for (const n of o.spec.nodes ?? []) dangling(key, 'spec.nodes', 'node', n);
       if (fresh && DOWN.has(fresh.state)) add('network-down', 'warning', key, `${o.subtype} ${o.id} is ${fresh.state}`);

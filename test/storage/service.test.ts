@@ -85,9 +85,10 @@ test('a device that vanishes: the pool is degraded naming it, the device failed,
   t.like(meta('storage/p1'), { state: 'degraded', reason: 'pool p1: device d2 (/dev/loop1) missing' });
   t.like(meta('storage/d2'), { state: 'failed', reason: 'device d2 failed: its loop device /dev/loop1 is gone and its backing file /var/lib/acp/d2.img was removed' });
   const views = new Map(
-    ['storage/p1', 'storage/d2'].map((k) => [k, { key: k, state: meta(k)!.state, stale: false, lastSeen: 1, stats: {}, nodes: [] }]),
+    ['storage/p1', 'storage/d2'].map((k) => [k, { key: k, meta: meta(k)!, metaFrom: 'n1', state: meta(k)!.state, stale: false, lastSeen: 1, stats: {}, nodes: [] }]),
   );
   const health = evaluateHealth({ objects: db.objects, views });
+  t.is(health.findings.find((f) => f.id === 'pool-degraded:storage/p1')?.reason, 'pool p1 is degraded: pool p1: device d2 (/dev/loop1) missing (n1)');
   t.true(health.findings.some((f) => f.id === 'pool-degraded:storage/p1'));
   t.true(health.findings.some((f) => f.id === 'device-failed:storage/d2'));
   // The disk is replaced: everything is ready again.
