@@ -23,7 +23,7 @@
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants as fsc, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeSync, type Stats as FsStats } from 'node:fs';
+import { accessSync, closeSync, constants as fsc, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats as FsStats } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ObjectKey, Stats } from '../cdb/client.ts';
@@ -696,11 +696,11 @@ export class LinuxStorageDriver implements Driver<StorageObserved, StorageAction
         /* a missing device has nothing to erase */
       }
     }
-    rmSync(r.mount, { recursive: false, force: true });
+    // The mount point only (empty once unmounted): never a recursive delete next to data.
     try {
-      rmSync(r.mount, { recursive: true, force: true });
+      rmdirSync(r.mount);
     } catch {
-      /* not empty: leave it */
+      /* not empty or gone: leave it */
     }
     delete this.#state.pools[id];
     this.#save();

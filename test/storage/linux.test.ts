@@ -259,3 +259,32 @@ realTest('kill -9 of the driver mid-reconcile, then a restart: everything is ado
   await driver.purge();
   t.deepEqual(census(dir), { loops: [], mounts: [], procs: [] });
 });
+
+realTest('raid5 over three loop devices is btrfs raid5; without btrfs a pool is ext4 on one device, its shares directories with the quota said to be unenforced', async (t) => {
+  const dir = workDir(t);
+  const driver = new LinuxStorageDriver({ dataDir: join(dir, 'node') });
+  const caps = await driver.capabilities();
+  const r5 = objs(loopDev(dir, 'a'), loopDev(dir, 'b'), loopDev(dir, 'c'), { type: 'storage', subtype: 'pool', id: 'p5', spec: { devices: ['a', 'b', 'c'], redundancy: 'raid5' } });
+  if (caps['btrfs-raid5']?.ok) {
+    const r = await converge(driver, r5, caps);
+    t.like(r.plan.status.get('storage/p5'), { state: 'ready', info: { fs: 'btrfs', profile: 'raid5' } });
+    await converge(driver, objs(), caps); // deleting everything removes it all
+    t.deepEqual(census(dir), { loops: [], mounts: [], procs: [] });
+  } else t.log(`raid5 part skipped: ${JSON.stringify(caps['btrfs-raid5'])}`);
+  // A machine without btrfs (its capability switched off): ext4 on the first device.
+  const noBtrfs = { ...caps, btrfs: { ok: false as const, reason: 'pretend: no btrfs' }, 'btrfs-raid1': { ok: false as const, reason: 'no btrfs' }, 'btrfs-raid5': { ok: false as const, reason: 'no btrfs' }, quotas: { ok: false as const, reason: 'no btrfs' } };
+  const plain = objs(
+    loopDev(dir, 'e1'),
+    loopDev(dir, 'e2'),
+    { type: 'storage', subtype: 'pool', id: 'pe', spec: { devices: ['e1', 'e2'], redundancy: 'none' } },
+    { type: 'storage', subtype: 'share', id: 'se', spec: { pool: 'pe', protocol: 'local', path: '/se', quotaBytes: 4 * MiB } },
+  );
+  const r = await converge(driver, plain, noBtrfs);
+  const c = conditions(r.plan);
+  t.is(c['storage/pe'], 'degraded: pool pe: ext4 on e1 only (btrfs: pretend: no btrfs): device e2 not used');
+  t.is(c['storage/se'], 'degraded: share se: quota 4 MiB not enforced: a directory in an ext4 pool has no quota of its own');
+  t.is(r.observed.shares.get('se')!.kind, 'directory');
+  t.true(readFileSync('/proc/self/mountinfo', 'utf8').includes(`${join(dir, 'node', 'storage', 'pools', 'pe')} rw`) || census(dir).mounts.length === 1);
+  await converge(driver, objs(), noBtrfs);
+  t.deepEqual(census(dir), { loops: [], mounts: [], procs: [] }, 'deleting the objects removes the share, the pool and the loop devices');
+});
