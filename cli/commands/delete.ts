@@ -91,7 +91,8 @@ Examples:
       } finally {
         s.close();
       }
-      await emit(format, { results }, () => results.map((r) => (r.result === 'deleted' ? `${r.name} deleted` : `${r.name} not found`)).join('\n'));
+      // Text: what was deleted; what was not found is the error below (JSON/YAML: both, in results).
+      await emit(format, { results }, () => results.filter((r) => r.result === 'deleted').map((r) => `${r.name} deleted`).join('\n'));
       const missing = results.filter((r) => r.result === 'not found');
       if (missing.length > 0 && !o.ignoreNotFound) throw new NotFoundError(`${missing.map((r) => r.object).join(', ')} not found`);
     });
