@@ -126,15 +126,41 @@ export async function getOfKind(s: Session, kind: Kind, id: string): Promise<{ r
   return { revision: r.revision, object: o };
 }
 
+type HistoryChange = { revision: number; op: string; created?: boolean; object?: { spec?: unknown } };
+
+/**
+ * The writes of one object the CDB still keeps (this node's copy of the change history), from
+ * its creation on; `truncated` when older ones are gone. Best effort: describe shows the object
+ * without its history rather than fail for it.
+ */
+async function historyChanges(s: Session, o: StoredObject): Promise<{ changes: HistoryChange[]; truncated: boolean }> {
+  const out: HistoryChange[] = [];
+  let from = Math.max(0, o.createdRevision - 1);
+  let truncated = false;
+  try {
+    for (let page = 0; page < 50; page++) {
+      const r = await s.cdb({ op: 'watch', fromRevision: from, type: o.type, id: o.id, limit: 1000 });
+      if (!r.ok) return { changes: out, truncated: true };
+      if (r.compacted) {
+        // Older history is compacted away: what is left, from the oldest revision kept.
+        truncated = true;
+        from = r.oldest as number;
+        continue;
+      }
+      out.push(...(r.changes as HistoryChange[]));
+      if (!r.more) break;
+      from = r.revision as number;
+    }
+  } catch {
+    return { changes: out, truncated: true };
+  }
+  // Keep the last 100: describe shows the last few.
+  return { changes: out.slice(-100), truncated: truncated || out.length > 100 };
+}
+
 /** Everything about one object: it, its status, and its history as far as the CDB keeps it. */
 export async function describeObject(s: Session, o: StoredObject): Promise<Description> {
-  const [view, changes] = await Promise.all([
-    s.view(o.type, o.id),
-    s.cdb({ op: 'watch', fromRevision: 0, type: o.type, id: o.id, limit: 1000 }).catch(() => undefined),
-  ]);
-  const ch = changes && changes.ok && !changes.compacted ? (changes.changes as { revision: number; op: string; created?: boolean; object?: { spec?: unknown } }[]) : [];
-  // Only this incarnation of the object (an id deleted and created again has an older life).
-  const mine = ch.filter((c) => c.revision >= o.createdRevision);
-  const history = historyOf(mine);
-  return { item: { object: o, status: statusOf(o, view) }, history, ...(history[0]?.op !== 'created' ? { historyTruncated: true } : {}) };
+  const [view, h] = await Promise.all([s.view(o.type, o.id), historyChanges(s, o)]);
+  const history = historyOf(h.changes);
+  return { item: { object: o, status: statusOf(o, view) }, history, ...(h.truncated || history[0]?.op !== 'created' ? { historyTruncated: true } : {}) };
 }
