@@ -34,7 +34,7 @@ export function register(cmd: Command): void {
   cmd
     .argument('<kind>', KIND_LIST)
     .argument('[id]', 'only this object')
-    .description(`list objects of a kind with their state, reason, nodes and latest stats (kinds: ${KIND_LIST})`);
+    .description('list objects of a kind with their state, reason, nodes and latest stats');
   dirOption(cmd);
   apiKeyOption(cmd);
   cmd.option('--node <name>', 'ask this node (default: any, following the leader)').option('-w, --watch', 'after the list, print a row whenever an object, its state, reason or a node\'s condition changes (Ctrl-C ends)');
@@ -42,7 +42,8 @@ export function register(cmd: Command): void {
     .addHelpText(
       'after',
       `
-Kinds: ${KINDS.map((k) => `${k.plural} (${k.aliases.join(', ')})`).join('; ')}.
+Kinds (and their other names):
+${KINDS.map((k) => `  ${k.plural.padEnd(10)}${k.aliases.join(', ')}`).join('\n')}
 
 STATE is the worst of the states the nodes report (failed, down, unsupported,
 degraded, removing, unknown, pending, …, ready/up/running); NODES shows each
