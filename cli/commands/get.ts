@@ -3,7 +3,6 @@
 // and the latest stats; `--watch` follows changes of the objects and of their
 // status until Ctrl-C.
 import type { Command } from 'commander';
-import type { Target } from '../client.ts';
 import { CliError, EXIT, UnreachableError, UsageError } from '../errors.ts';
 import { KIND_LIST, KINDS, kindNamed, type Kind } from '../kinds.ts';
 import type { Item, StoredObject } from '../object-view.ts';
@@ -84,7 +83,7 @@ Examples:
           else await emit(format, { kind: kind.plural, revision, items: items.map(itemValue) }, (wide) => renderTable(kind, items, wide));
           return;
         }
-        await follow(s, t, kind, oid, format, items, revision);
+        await follow(s, kind, oid, format, items, revision);
       } finally {
         s.close();
       }
@@ -107,7 +106,7 @@ function rowPrinter(head: readonly string[], rows: readonly (readonly string[])[
  * change, from two streams of the node: object changes from the listing's revision on, and the
  * meta views as they change. Ends cleanly on Ctrl-C (exit 0), or with exit 4 when the node goes.
  */
-async function follow(s: Session, t: Target, kind: Kind, id: string | undefined, format: Format, initial: Item[], revision: number): Promise<void> {
+async function follow(s: Session, kind: Kind, id: string | undefined, format: Format, initial: Item[], revision: number): Promise<void> {
   const { statusOf, tableRows, watchSignature, itemValue } = await import('../object-view.ts');
   const { ofKind } = await import('../objects.ts');
   const wide = format === 'wide';
@@ -190,7 +189,7 @@ async function follow(s: Session, t: Target, kind: Kind, id: string | undefined,
   } catch (e) {
     const msg = (e as Error).message;
     if ((e as { code?: string }).code === 'compacted') throw new CliError(`watch ended: ${msg}`, EXIT.failed);
-    throw new UnreachableError(`watch ended: node ${s.node}: ${msg} (in ${t.dir})`);
+    throw new UnreachableError(`watch ended: node ${s.node}: ${msg}`);
   } finally {
     process.removeListener('SIGINT', quit);
     process.removeListener('SIGTERM', quit);
