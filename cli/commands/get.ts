@@ -100,7 +100,6 @@ function rowPrinter(head: readonly string[], rows: readonly (readonly string[])[
       .trimEnd();
 }
 
-
 /**
  * --watch: the list first (a table, or an ADDED event per object), then a row (or an event) per
  * change, from two streams of the node: object changes from the listing's revision on, and the
