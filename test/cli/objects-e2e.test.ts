@@ -13,18 +13,26 @@ import { ACP, TestCluster, waitFor } from '../support/cluster.ts';
 
 const oneLine = (s: string) => s.endsWith('\n') && s.trim().split('\n').length === 1 && !/\n\s+at /.test(s);
 
-test('apply, get, describe, apply again, a bad file, a missing object, --watch, delete', async (t) => {
-  const c = await TestCluster.forTest(t, { nodes: 1 });
-  const files = mkdtempSync(join(tmpdir(), 'acp-apply-'));
-  t.teardown(() => rmSync(files, { recursive: true, force: true }));
-  const D = ['--dir', c.dir];
-  const acp = (...args: string[]) => c.cli([...args, ...D], { timeoutMs: 60_000 });
-  const file = (name: string, text: string): string => {
-    const p = join(files, name);
-    writeFileSync(p, text);
-    return p;
-  };
-  const lan = (mtu: number) => `type: network
+// One cluster for the steps below, run in order (each step is a test so that a slow, loaded
+// machine never runs into ava's timeout in the middle of one long test).
+let c: TestCluster;
+let files: string;
+test.before(async () => {
+  c = await TestCluster.start({ nodes: 1 });
+  files = mkdtempSync(join(tmpdir(), 'acp-apply-'));
+});
+test.after.always(async () => {
+  await c?.stop();
+  if (files) rmSync(files, { recursive: true, force: true });
+});
+
+const acp = (...args: string[]) => c.cli([...args, '--dir', c.dir], { timeoutMs: 60_000 });
+const file = (name: string, text: string): string => {
+  const p = join(files, name);
+  writeFileSync(p, text);
+  return p;
+};
+const lan = (mtu: number) => `type: network
 subtype: vlan-bridge
 id: lan
 spec:
@@ -33,17 +41,24 @@ spec:
   nodes: [n1]
   mtu: ${mtu}
 `;
-  const two = file('two.yaml', `${lan(1500)}---
+const two = () =>
+  file(
+    'two.yaml',
+    `${lan(1500)}---
 type: storage
 subtype: device
 id: d1
 spec: { node: n1, path: /dev/loop7, sizeBytes: 1073741824 }
-`);
+`,
+  );
 
-  const first = await acp('apply', '-f', two);
+test.serial('apply a file with two objects: both created', async (t) => {
+  const first = await acp('apply', '-f', two());
   t.is(first.code, 0, first.stderr);
   t.is(first.stdout, 'network/lan created\ndevice/d1 created\n');
+});
 
+test.serial('get lists them with their status, as a table and as JSON', async (t) => {
   const nets = await acp('get', 'networks');
   t.is(nets.code, 0, nets.stderr);
   t.regex(nets.stdout, /^NAME +SUBTYPE +STATE +REASON +VLAN +NODES +RX +TX\n/);
@@ -56,7 +71,9 @@ spec: { node: n1, path: /dev/loop7, sizeBytes: 1073741824 }
   const nodes = await acp('get', 'nodes');
   t.is(nodes.code, 0, nodes.stderr);
   t.regex(nodes.stdout, /^n1 +up +/m);
+});
 
+test.serial('describe shows the spec, the conditions and the history', async (t) => {
   const desc = await acp('describe', 'network/lan');
   t.is(desc.code, 0, desc.stderr);
   t.regex(desc.stdout, /^Name: +lan\nObject: +network\/lan\nType: +network\/vlan-bridge\nState: +\S+/);
@@ -65,12 +82,16 @@ spec: { node: n1, path: /dev/loop7, sizeBytes: 1073741824 }
   const descYaml = await acp('describe', 'storage/d1', '-o', 'yaml');
   t.is(descYaml.code, 0, descYaml.stderr);
   t.regex(descYaml.stdout, /^object:\n {2}type: storage\n {2}subtype: device\n {2}id: d1\n/);
+});
 
-  const again = await acp('apply', '-f', two);
+test.serial('apply again: unchanged', async (t) => {
+  const again = await acp('apply', '-f', two());
   t.is(again.code, 0, again.stderr);
   t.is(again.stdout, 'network/lan unchanged\ndevice/d1 unchanged\n');
+});
 
-  // A list with a valid object and an invalid one: refused, the object and the field named, nothing written.
+test.serial('a bad file: exit 2, the object and the field named, nothing written; missing objects: exit 3', async (t) => {
+  // A list with a valid object and an invalid one.
   const bad = file('bad.json', JSON.stringify([
     { type: 'storage', subtype: 'device', id: 'd2', spec: { node: 'n1', path: '/dev/loop8', sizeBytes: 0 } },
     { type: 'storage', subtype: 'pool', id: 'p1', spec: { devices: ['d1', 'd2'], redundancy: 'raid1' } },
@@ -86,9 +107,10 @@ spec: { node: n1, path: /dev/loop7, sizeBytes: 1073741824 }
   const missing = await acp('describe', 'pool/nope', '-o', 'json');
   t.is(missing.code, 3);
   t.like(JSON.parse(missing.stderr), { error: { kind: 'not-found', exitCode: 3 } });
+});
 
-  // --watch: the list, then a row per change; Ctrl-C ends it with exit 0 and nothing on stderr.
-  const w = spawn(process.execPath, [ACP, 'get', 'networks', '--watch', '-o', 'json', ...D], { stdio: ['ignore', 'pipe', 'pipe'] });
+test.serial('get --watch prints a change, and Ctrl-C ends it with exit 0 and nothing on stderr', async (t) => {
+  const w = spawn(process.execPath, [ACP, 'get', 'networks', '--watch', '-o', 'json', '--dir', c.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => w.kill('SIGKILL'));
   let out = '';
   let err = '';
@@ -98,21 +120,21 @@ spec: { node: n1, path: /dev/loop7, sizeBytes: 1073741824 }
   const events = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; id: string; spec: { mtu: number }; status: { state: string } });
   await waitFor(() => `the first event of --watch (stdout: ${out}, stderr: ${err})`, () => events().length >= 1, 30_000);
   t.like(events()[0], { event: 'ADDED', id: 'lan', spec: { mtu: 1500 } });
-  // Apply a change until the watcher shows it (its streams may still be subscribing).
-  const changed = file('lan.yaml', lan(9000));
-  const conf = await acp('apply', '-f', changed);
+  // The change comes after the listing's revision: the watch sees it even if its streams are still subscribing.
+  const conf = await acp('apply', '-f', file('lan.yaml', lan(9000)));
   t.is(conf.code, 0, conf.stderr);
   t.is(conf.stdout, 'network/lan configured\n');
   await waitFor(() => `a MODIFIED event (stdout: ${out}, stderr: ${err})`, () => events().some((e) => e.event === 'MODIFIED' && e.spec.mtu === 9000), 30_000);
   w.kill('SIGINT');
   t.is(await exited, 0, err);
   t.is(err, '');
+});
 
+test.serial('capabilities, and delete', async (t) => {
   const caps = await acp('capabilities');
   t.is(caps.code, 0, caps.stderr);
   t.regex(caps.stdout, /^(n1: no capabilities reported yet|NODE +CAPABILITY +AVAILABLE +REASON\nn1 )/);
   t.is((await acp('capabilities', '--node', 'n9')).code, 3);
-
   const del = await acp('delete', 'network/lan', 'device/d1');
   t.is(del.code, 0, del.stderr);
   t.is(del.stdout, 'network/lan deleted\ndevice/d1 deleted\n');
