@@ -315,7 +315,7 @@ export class LinuxStorageDriver implements Driver<StorageObserved, StorageAction
     if (this.#caps) return this.#caps;
     const caps: Capabilities = {};
     const root = process.getuid?.() === 0;
-    const needRoot = (what: string) => ({ ok: false as const, reason: `${what} needs root (the node runs as uid ${process.getuid?.()})` });
+    const needRoot = (what: string) => ({ ok: false as const, reason: `${what}: needs root (the node runs as uid ${process.getuid?.()})` });
     const fsList = readText('/proc/filesystems') ?? '';
     const kernelFs = (name: string) => new RegExp(`\\s${name}\\n`).test(fsList + '\n') || existsSync(`/sys/fs/${name}`);
     const tool = (t: string, pkg: string): { ok: true; detail: string } | { ok: false; reason: string } => {
