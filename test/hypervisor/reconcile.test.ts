@@ -75,7 +75,7 @@ for (const c of cases) {
   test(c.name, (t) => {
     const plan = reconcile('n1', desired(c.specs), c.observed, c.caps ?? CAPS);
     t.deepEqual(plan.actions.map(show), c.actions);
-    for (const [id, state] of Object.entries(c.state ?? {})) t.is<string | undefined>(plan.status.get(`system/${id}`)?.state, state, plan.status.get(`system/${id}`)?.reason);
+    for (const [id, state] of Object.entries(c.state ?? {})) t.is(plan.status.get(`system/${id}`)?.state as string | undefined, state, plan.status.get(`system/${id}`)?.reason);
     if (c.state && Object.keys(c.state).length === 0) t.is(plan.status.size, 0);
     for (const [id, re] of Object.entries(c.reason ?? {})) t.regex(plan.status.get(`system/${id}`)?.reason ?? '', re);
   });
