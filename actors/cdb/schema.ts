@@ -145,7 +145,7 @@ export const vmSection = z.strictObject({
   images: z.array(z.strictObject({ path: absPath, format: z.enum(['raw', 'qcow2']).optional(), readOnly: z.boolean().optional() })).max(16).optional(),
   /** one virtio NIC per entry, on a tap of the network's bridge; the network must be in spec.networks */
   nics: z.array(z.strictObject({ network: idSchema, mac: mac.optional() })).max(16).optional(),
-  /** machine type for qemu (default q35) */
+  /** machine type for qemu (default pc: the quickest to boot under TCG) */
   machine: z.enum(['q35', 'pc', 'microvm']).optional(),
 });
 
