@@ -57,6 +57,8 @@ export interface CgroupDriver {
   freeze(ref: CgroupRef, frozen: boolean): boolean;
   /** Remove the (empty) group; true when gone. */
   remove(ref: CgroupRef): boolean;
+  /** Remove the node's parent group acp-<node> once it holds no workload group (`acp down --purge`, tests). */
+  removeBase(): boolean;
 }
 
 const CPU_PERIOD_US = 100_000;
@@ -204,6 +206,9 @@ class V2 implements CgroupDriver {
   remove(ref: CgroupRef): boolean {
     return rmTree(ref.dirs.unified!);
   }
+  removeBase(): boolean {
+    return rmTree(this.base);
+  }
 }
 
 /** The v1 controllers we use and what for. */
@@ -215,10 +220,13 @@ class V1 implements CgroupDriver {
   /** controller → the directory under which workload groups go (acp-<node>) */
   readonly bases: Map<string, string>;
   readonly node: string;
-  constructor(hier: Map<string, string>, own: Map<string, string>, node: string) {
+  /** acp-<node> in every hierarchy runc may create groups in (cpuset, devices, name=systemd, unified…) */
+  readonly allBases: string[];
+  constructor(hier: Map<string, string>, own: Map<string, string>, node: string, others: { key: string; dir: string }[]) {
     this.node = node;
     this.bases = new Map();
     for (const [c, mount] of hier) this.bases.set(c, join(mount, own.get(c) ?? '/', `acp-${node}`));
+    this.allBases = [...this.bases.values(), ...others.map((o) => join(o.dir, own.get(o.key) ?? '/', `acp-${node}`))];
     this.detail = `cgroup v1 (${[...hier.keys()].join(' ')})`;
   }
   relative(name: string): string {
@@ -291,6 +299,11 @@ class V1 implements CgroupDriver {
     for (const d of Object.values(ref.dirs)) ok = rmTree(d) && ok;
     return ok;
   }
+  removeBase(): boolean {
+    let ok = true;
+    for (const d of this.allBases) ok = rmTree(d) && ok;
+    return ok;
+  }
 }
 
 class None implements CgroupDriver {
@@ -320,6 +333,9 @@ class None implements CgroupDriver {
   remove(): boolean {
     return true;
   }
+  removeBase(): boolean {
+    return true;
+  }
 }
 
 /**
@@ -340,7 +356,18 @@ export function probeCgroups(node: string, prefer?: CgroupKind): CgroupDriver {
   }
   const v1ok = hier.has('memory') && hier.has('cpu');
   if ((prefer === undefined || prefer === 'v2') && v2ok) return new V2(v2.dir, node, v2ctrls);
-  if ((prefer === undefined || prefer === 'v1') && v1ok) return new V1(hier, own, node);
+  if ((prefer === undefined || prefer === 'v1') && v1ok) {
+    // The other hierarchies (runc also makes groups there): cpuset, devices, name=…, a hybrid cgroup2.
+    const others: { key: string; dir: string }[] = [];
+    for (const m of ms) {
+      if (m.type === 'cgroup2') others.push({ key: '', dir: m.dir });
+      else if (m.type === 'cgroup') {
+        const key = m.options.find((o) => !V1_CONTROLLERS.includes(o as never) && (/^name=/.test(o) || ['cpuset', 'devices', 'net_cls', 'net_prio', 'perf_event', 'hugetlb', 'rdma', 'misc'].includes(o)));
+        if (key && !m.options.some((o) => hier.get(o) === m.dir)) others.push({ key, dir: m.dir });
+      }
+    }
+    return new V1(hier, own, node, others);
+  }
   const why: string[] = [];
   why.push(v2 ? `the cgroup2 mount at ${v2.dir} offers ${v2ctrls.length ? v2ctrls.join(' ') : 'no controllers'} (needs memory and cpu)` : 'no cgroup2 mount');
   why.push(hier.size ? `cgroup v1 has ${[...hier.keys()].join(' ')} (needs memory and cpu)` : 'no cgroup v1 hierarchies');
