@@ -22,7 +22,8 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ObjectKey, Stats } from '../cdb/client.ts';
 import type { SystemKind, SystemSpec } from '../cdb/schema.ts';
-import { DriverError, type Capabilities, type Driver } from '../reconciler/contract.ts';
+import { DriverError, type Capabilities } from '../reconciler/contract.ts';
+import type { HypervisorDriver } from './client.ts';
 import { probeCgroups, type CgroupDriver, type CgroupKind, type CgroupRef } from './cgroups.ts';
 import { alive, bootId, CLK_TCK, identify, procStat, signalMethod, signalProcess, type ProcIdentity } from './proc.ts';
 import { decodeStatus, launch, readExit, readPids } from './process.ts';
@@ -106,7 +107,7 @@ function resolveUser(u: string | undefined): { uid: number; gid: number } | unde
   throw new DriverError(`user ${u} does not exist on this node`, true);
 }
 
-export class LinuxHypervisor implements Driver<HypervisorObserved, HypervisorAction> {
+export class LinuxHypervisor implements HypervisorDriver {
   readonly node: string;
   readonly root: string;
   readonly workloadsDir: string;
