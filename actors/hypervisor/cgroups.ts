@@ -6,7 +6,8 @@
 //   none  neither: workloads run without limits, and say so (`unsupported` in meta)
 //
 // This machine has v1 plus an almost empty v2 mount (no controllers): the probe picks v1.
-// Workload groups live under `<parent>/acp-<node>/<id>`. For v1 the parent is, per controller,
+// Workload groups live under `<parent>/<group>/<id>`, the group named by the driver
+// (acp-<node>-<hash of its data dir>: two local clusters with a node n1 each do not share one). For v1 the parent is, per controller,
 // the cgroup the node process itself is in (so a node inside a limited cgroup nests its
 // workloads under that limit); for v2 it is the mount's root (the no-internal-process rule
 // forbids enabling controllers below a group that holds processes).
@@ -45,7 +46,7 @@ export interface CgroupDriver {
   readonly kind: CgroupKind;
   /** how it was found, or why there is none */
   readonly detail: string;
-  /** Create (or reuse) the group `acp-<node>/<name>` with the limits; say what is enforced. */
+  /** Create (or reuse) the group `<group>/<name>` with the limits; say what is enforced. */
   create(name: string, limits: CgroupLimits): { ref: CgroupRef; enforced: true; how: string } | { ref: CgroupRef; enforced: false; reason: string };
   /** The group as a path relative to the node's own cgroups (what runc's cgroupsPath takes). */
   relative(name: string): string;
@@ -57,7 +58,7 @@ export interface CgroupDriver {
   freeze(ref: CgroupRef, frozen: boolean): boolean;
   /** Remove the (empty) group; true when gone. */
   remove(ref: CgroupRef): boolean;
-  /** Remove the node's parent group acp-<node> once it holds no workload group (`acp down --purge`, tests). */
+  /** Remove the node's parent group once it holds no workload group (`acp down --purge`, tests). */
   removeBase(): boolean;
 }
 
@@ -150,10 +151,10 @@ class V2 implements CgroupDriver {
   readonly base: string;
   readonly root: string;
   readonly controllers: string[];
-  constructor(root: string, node: string, controllers: string[]) {
+  constructor(root: string, group: string, controllers: string[]) {
     this.root = root;
     this.controllers = controllers;
-    this.base = join(root, `acp-${node}`);
+    this.base = join(root, group);
     this.detail = `cgroup v2 at ${root} (${controllers.join(' ')})`;
   }
   relative(name: string): string {
@@ -217,20 +218,20 @@ const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'blkio'] 
 class V1 implements CgroupDriver {
   readonly kind = 'v1' as const;
   readonly detail: string;
-  /** controller → the directory under which workload groups go (acp-<node>) */
+  /** controller → the directory under which workload groups go */
   readonly bases: Map<string, string>;
-  readonly node: string;
-  /** acp-<node> in every hierarchy runc may create groups in (cpuset, devices, name=systemd, unified…) */
+  readonly group: string;
+  /** the group in every hierarchy runc may create groups in (cpuset, devices, name=systemd, unified…) */
   readonly allBases: string[];
-  constructor(hier: Map<string, string>, own: Map<string, string>, node: string, others: { key: string; dir: string }[]) {
-    this.node = node;
+  constructor(hier: Map<string, string>, own: Map<string, string>, group: string, others: { key: string; dir: string }[]) {
+    this.group = group;
     this.bases = new Map();
-    for (const [c, mount] of hier) this.bases.set(c, join(mount, own.get(c) ?? '/', `acp-${node}`));
-    this.allBases = [...this.bases.values(), ...others.map((o) => join(o.dir, own.get(o.key) ?? '/', `acp-${node}`))];
+    for (const [c, mount] of hier) this.bases.set(c, join(mount, own.get(c) ?? '/', group));
+    this.allBases = [...this.bases.values(), ...others.map((o) => join(o.dir, own.get(o.key) ?? '/', group))];
     this.detail = `cgroup v1 (${[...hier.keys()].join(' ')})`;
   }
   relative(name: string): string {
-    return `acp-${this.node}/${name}`;
+    return `${this.group}/${name}`;
   }
   create(name: string, l: CgroupLimits) {
     const dirs: Record<string, string> = {};
@@ -342,7 +343,7 @@ class None implements CgroupDriver {
  * Probe the machine and return the cgroup driver to use. `prefer` forces one (tests, or an
  * operator who knows better); a forced driver the machine lacks falls back to `none` with why.
  */
-export function probeCgroups(node: string, prefer?: CgroupKind): CgroupDriver {
+export function probeCgroups(group: string, prefer?: CgroupKind): CgroupDriver {
   if (prefer === 'none') return new None('cgroups disabled by configuration');
   const ms = mounts();
   const own = ownCgroups();
@@ -355,7 +356,7 @@ export function probeCgroups(node: string, prefer?: CgroupKind): CgroupDriver {
     for (const c of V1_CONTROLLERS) if (m.options.includes(c) && !hier.has(c)) hier.set(c, m.dir);
   }
   const v1ok = hier.has('memory') && hier.has('cpu');
-  if ((prefer === undefined || prefer === 'v2') && v2ok) return new V2(v2.dir, node, v2ctrls);
+  if ((prefer === undefined || prefer === 'v2') && v2ok) return new V2(v2.dir, group, v2ctrls);
   if ((prefer === undefined || prefer === 'v1') && v1ok) {
     // The other hierarchies (runc also makes groups there): cpuset, devices, name=…, a hybrid cgroup2.
     const others: { key: string; dir: string }[] = [];
@@ -366,7 +367,7 @@ export function probeCgroups(node: string, prefer?: CgroupKind): CgroupDriver {
         if (key && !m.options.some((o) => hier.get(o) === m.dir)) others.push({ key, dir: m.dir });
       }
     }
-    return new V1(hier, own, node, others);
+    return new V1(hier, own, group, others);
   }
   const why: string[] = [];
   why.push(v2 ? `the cgroup2 mount at ${v2.dir} offers ${v2ctrls.length ? v2ctrls.join(' ') : 'no controllers'} (needs memory and cpu)` : 'no cgroup2 mount');

@@ -17,6 +17,7 @@
 // cgroup's oom_kill count). Only recorded processes are ever signalled, and only through
 // signalProcess (pidfd, identity re-checked).
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { accessSync, constants as fsc, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -144,7 +145,8 @@ export class LinuxHypervisor implements HypervisorDriver {
     this.runc = which(o.runc ?? 'runc');
     this.qemu = which(o.qemu ?? 'qemu-system-x86_64');
     this.kvm = o.noKvm ? { ok: false, reason: 'KVM disabled by configuration' } : probeKvm();
-    this.cg = probeCgroups(o.node, o.cgroups);
+    // One parent group per node and data dir: two local clusters' n1 never share a group.
+    this.cg = probeCgroups(`acp-${o.node}-${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`, o.cgroups);
   }
 
   get accel(): Accel {

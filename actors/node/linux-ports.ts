@@ -15,6 +15,7 @@ import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
 import type { RegistryMsg } from '../../runtime/registry/registry.ts';
 import type { NodeConfig } from './config.ts';
 import { nodeTree, type NodeSpec } from './tree.ts';
+import { LinuxHypervisor } from '../hypervisor/linux.ts';
 
 export interface LinuxPorts extends NodePorts {
   /** Resolves once the peer port listens. */
@@ -144,7 +145,8 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
     const ports = openLinuxPorts(args.cfg, ctx.log);
     leftover = ports;
     ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
-    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry);
+    // Workloads outlive this incarnation: a new driver adopts what the previous one started.
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, { hypervisor: new LinuxHypervisor({ node: args.cfg.name, dataDir: args.cfg.dataDir }) });
     const inner = tree.setup!(ctx) as Behavior<unknown>;
     return {
       ...inner,

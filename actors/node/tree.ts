@@ -11,6 +11,8 @@ import { CDB, type CdbMsg } from '../cdb/client.ts';
 import { cdbService } from '../cdb/service.ts';
 import { MONITOR, type MonitorMsg } from '../monitor/client.ts';
 import { monitorService } from '../monitor/service.ts';
+import { HYPERVISOR, type HypervisorDriver, type HypervisorMsg } from '../hypervisor/client.ts';
+import { hypervisorService } from '../hypervisor/service.ts';
 import { nodeAgent } from './agent.ts';
 
 /** What the tree needs to know about its node (plain data). */
@@ -26,9 +28,14 @@ export interface NodeSpec {
   agent: { reportMs: number };
 }
 
-export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<RegistryMsg>): Behavior<unknown> {
+/** The drivers of the node services that make objects real (absent: the service does not run). */
+export interface NodeDrivers {
+  hypervisor?: HypervisorDriver;
+}
+
+export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<RegistryMsg>, drivers: NodeDrivers = {}): Behavior<unknown> {
   const register =
-    <M>(key: typeof CDB | typeof MONITOR) =>
+    <M>(key: typeof CDB | typeof MONITOR | typeof HYPERVISOR) =>
     (ref: ActorRef<unknown>) =>
       registry.tell(registerMsg(key as never, ref as ActorRef<M> as never));
   return supervisor({ kind: 'rest_for_one', intensity: 5, periodMs: 30_000 }, [
@@ -46,5 +53,8 @@ export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<Re
       onStart: register<MonitorMsg>(MONITOR),
     },
     { id: 'agent', behavior: nodeAgent({ node: spec.name, address: spec.address, reportMs: spec.agent.reportMs, host: ports.host, registry }), shutdownMs: 1000 },
+    ...(drivers.hypervisor
+      ? [{ id: 'hypervisor', behavior: hypervisorService({ node: spec.name, registry, driver: drivers.hypervisor }), shutdownMs: 2000, onStart: register<HypervisorMsg>(HYPERVISOR) }]
+      : []),
   ]) as Behavior<unknown>;
 }
