@@ -9,8 +9,8 @@
 // Skipped, with the reason printed, where the machine lacks what a test needs. Everything a test
 // starts is stopped and removed by its teardown, also when it fails.
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +133,25 @@ test.serial('kill -9 of the node process leaves the workload running; a new driv
   t.is(after.workloads.get('adoptme')!.phase, 'exited');
   t.true(after.workloads.get('adoptme')!.exits.at(-1)!.requested);
   t.false(alive(rec.main));
+});
+
+test.serial('a process runs in the network namespace the caller hands over, as the user asked', async (t) => {
+  if (skipIf(t, rootSkip())) return;
+  if (skipIf(t, existsSync('/usr/sbin/ip') || existsSync('/sbin/ip') || existsSync('/usr/bin/ip') ? undefined : 'no ip command (apt-get install iproute2)')) return;
+  const d = setup(t, 'netns');
+  const caps = await d.capabilities();
+  if (skipIf(t, caps.process?.ok ? undefined : (caps.process as { reason: string }).reason)) return;
+  // The Network service's part, played by the test: a namespace of its own.
+  const ns = `acp-hvt-${process.pid}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  t.teardown(() => void execFileSync('ip', ['netns', 'delete', ns]));
+  d.attachments.set('inns', { netns: `/run/netns/${ns}` });
+  const spec = { name: 'inns', vcpus: 1, memoryMb: 32, node: d.node, kind: 'process', process: { command: 'sleep', args: ['600'], user: '65534:65534' }, networks: ['v1'] } as SystemSpec;
+  const p = await converge(d.node, d, desired({ inns: spec }), caps, (x) => x.plan.status.get('system/inns')?.state === 'ready', { deadlineMs: 20_000, what: 'the process' });
+  const pid = p.observed.workloads.get('inns')!.pid!;
+  t.is(readlinkSync(`/proc/${pid}/ns/net`), `net:[${statSync(`/run/netns/${ns}`).ino}]`, 'in the namespace handed over');
+  t.regex(readFileSync(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+65534\s/m, 'as uid 65534');
+  t.notRegex(readFileSync(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+0\s/m);
 });
 
 test.serial('a runc container runs a busybox command and its exit code is observed', async (t) => {
