@@ -146,7 +146,8 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
     leftover = ports;
     ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
     // Workloads outlive this incarnation: a new driver adopts what the previous one started.
-    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, { hypervisor: new LinuxHypervisor({ node: args.cfg.name, dataDir: args.cfg.dataDir }) });
+    const hypervisor = new LinuxHypervisor({ node: args.cfg.name, dataDir: args.cfg.dataDir });
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, { hypervisor });
     const inner = tree.setup!(ctx) as Behavior<unknown>;
     return {
       ...inner,
@@ -154,6 +155,7 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
         const next = await inner.onSignal?.(c, sig);
         if (sig.signal === 'PostStop') {
           if (leftover === ports) leftover = null;
+          await hypervisor.close();
           await ports.close();
         }
         return next;
