@@ -169,7 +169,7 @@ if (!ONLY.has('container')) {
     await removeWorkload(id);
     // The anchor: the same bundle (written beforehand), `runc run` in the foreground.
     const bundle = join(dataDir, 'direct', id);
-    writeBundle({ id, spec, rootfs, bundle, cgroupsPath: d.cg.kind === 'none' ? undefined : d.cg.relative(`direct-${id}`) }, true);
+    writeBundle({ id, spec, rootfs, bundle, cgroupsPath: d.cg.kind === 'none' ? undefined : d.cg.relative(`direct-${id}`), runcLimits: true }, true);
     t0 = performance.now();
     const c = await spawnUntil([runc, '--root', directRoot, 'run', '--bundle', bundle, `direct-${id}`], 'up', 20_000);
     direct.push(performance.now() - t0);

@@ -230,7 +230,7 @@ export class LinuxHypervisor implements HypervisorDriver {
       end = { startedAt: r.startedAt, at: this.now(), code: null, signal: null, oom: false, requested: r.stopRequested === r.run };
     }
     if (end) {
-      const oomNow = this.cg.read(r.cgroup).oomKills;
+      const oomNow = this.oomCount(r);
       end.oom = oomNow !== undefined && oomNow > r.oomBase;
       if (end.oom && end.signal === null && end.code === null) end.signal = 'SIGKILL';
       r.exits = [...r.exits, end].slice(-MAX_EXITS);
@@ -243,6 +243,14 @@ export class LinuxHypervisor implements HypervisorDriver {
     }
     if (changed) this.writeRecord(r);
     return r;
+  }
+
+  /** OOM kills in the workload's group, and for a container in runc's leaf below it (kept by --keep). */
+  private oomCount(r: WorkloadRecord): number | undefined {
+    const own = this.cg.read(r.cgroup).oomKills;
+    if (r.kind !== 'container') return own;
+    const leaf = this.cg.read(leafRef(r.cgroup)).oomKills;
+    return own === undefined && leaf === undefined ? undefined : (own ?? 0) + (leaf ?? 0);
   }
 
   private toWorkload(r: WorkloadRecord): Workload {
@@ -325,6 +333,7 @@ export class LinuxHypervisor implements HypervisorDriver {
       startedAt: this.now(),
       cgroup: cg.ref,
       limits,
+      // runc's leaf of an earlier run is deleted before the launch: only our group's count remains.
       oomBase: this.cg.read(cg.ref).oomKills ?? 0,
       exits: prev.exits ?? [],
       ...(att?.netns ? { netns: att.netns } : {}),
@@ -344,7 +353,8 @@ export class LinuxHypervisor implements HypervisorDriver {
         if (!existsSync(rootfs)) throw new DriverError(`root file system ${rootfs} does not exist`, true);
         const bundle = join(dir, 'bundle');
         rmSync(bundle, { recursive: true, force: true });
-        writeBundle({ id, spec, rootfs, bundle, cgroupsPath: this.cg.kind === 'none' ? undefined : this.cg.relative(id), ...(att?.netns ? { netns: att.netns } : {}), ...(shares ? { shares } : {}), ...(user ? { uid: user.uid, gid: user.gid } : {}) }, image);
+        // runc gets a leaf below our group (limits and OOM count stay on ours, which outlives the container).
+        writeBundle({ id, spec, rootfs, bundle, cgroupsPath: this.cg.kind === 'none' ? undefined : this.cg.relative(`${id}/ctr`), runcLimits: !cg.enforced, ...(att?.netns ? { netns: att.netns } : {}), ...(shares ? { shares } : {}), ...(user ? { uid: user.uid, gid: user.gid } : {}) }, image);
         rec.cid = id;
         // A container of that id left in runc's state (a crash mid-stop): ours, remove it first.
         if (existsSync(join(this.runcRoot, id))) await run(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
@@ -451,10 +461,11 @@ export class LinuxHypervisor implements HypervisorDriver {
     const r = this.readRecord(id);
     if (r) {
       await this.stop(id, graceMs);
+      // The stopped container runc kept (and its cgroup leaf) goes first.
+      if (r.kind === 'container' && this.runc && r.cid && existsSync(join(this.runcRoot, r.cid))) await run(this.runc, ['--root', this.runcRoot, 'delete', '--force', r.cid]).catch(() => undefined);
       const deadline = Date.now() + 3000;
       // The shim exits right after the workload; the cgroup can go once it is empty.
       while (!this.cg.remove(r.cgroup) && Date.now() < deadline) await sleep(20);
-      if (r.kind === 'container' && this.runc && r.cid && existsSync(join(this.runcRoot, r.cid))) await run(this.runc, ['--root', this.runcRoot, 'delete', '--force', r.cid]).catch(() => undefined);
     }
     this.closeQmp(id);
     this.attached.delete(id);
@@ -593,6 +604,11 @@ export class LinuxHypervisor implements HypervisorDriver {
     const r = this.readRecord(id);
     return r ? { ...(r.main ? { main: r.main } : {}), ...(r.shim ? { shim: r.shim } : {}), bootId: bootId(), cgroup: r.cgroup } : undefined;
   }
+}
+
+/** runc's group below a container workload's own (see runc.ts: the driver's limits, runc's leaf). */
+function leafRef(ref: CgroupRef): CgroupRef {
+  return { kind: ref.kind, dirs: Object.fromEntries(Object.entries(ref.dirs).map(([k, d]) => [k, join(d, 'ctr')])) };
 }
 
 function readFileSafe(p: string): string | undefined {

@@ -57,6 +57,12 @@ export interface BundleInput {
   bundle: string;
   /** cgroupsPath for runc (relative to runc's own cgroup) */
   cgroupsPath: string | undefined;
+  /**
+   * Whether runc sets the CPU/memory limits itself. The driver sets them on its own group and
+   * gives runc a leaf below it instead: runc removes its leaf when the container ends, and with
+   * it the leaf's OOM-kill count, while the limit hit in the parent is counted in the parent.
+   */
+  runcLimits: boolean;
   /** a network namespace to join (from the Network service); none: a new, empty one */
   netns?: string;
   /** share id → path */
@@ -108,8 +114,7 @@ export function ociConfig(b: BundleInput): Record<string, unknown> {
       ...(b.cgroupsPath !== undefined ? { cgroupsPath: b.cgroupsPath } : {}),
       resources: {
         devices: [{ allow: false, access: 'rwm' }],
-        memory: { limit: memory, swap: memory },
-        cpu: { quota: b.spec.vcpus * 100_000, period: 100_000 },
+        ...(b.runcLimits ? { memory: { limit: memory, swap: memory }, cpu: { quota: b.spec.vcpus * 100_000, period: 100_000 } } : {}),
       },
       namespaces,
       maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
@@ -133,9 +138,13 @@ export function writeBundle(b: BundleInput, image: boolean): void {
   writeFileSync(join(b.bundle, 'config.json'), JSON.stringify(ociConfig({ ...b, rootfs }), null, 1));
 }
 
-/** argv of the foreground `runc run` the shim starts. */
+/**
+ * argv of the foreground `runc run` the shim starts. `--keep`: runc leaves the stopped container
+ * (and its cgroup) behind, so the driver can read its OOM-kill count after the exit (cgroup v1
+ * counts an OOM kill in the victim's group only); the driver deletes it afterwards.
+ */
 export function runcRunArgv(runc: string, root: string, bundle: string, cid: string): string[] {
-  return [runc, '--root', root, 'run', '--bundle', bundle, cid];
+  return [runc, '--root', root, 'run', '--keep', '--bundle', bundle, cid];
 }
 
 /** The container ids runc knows under `root` (from its state directories; no process spawned). */

@@ -180,6 +180,27 @@ test.serial('a runc container runs a busybox command and its exit code is observ
   t.notRegex(stderr, /error/i, stderr);
 });
 
+test.serial('a runc container over its memory limit is OOM-killed and observed as such', async (t) => {
+  if (skipIf(t, rootSkip())) return;
+  const d = setup(t, 'runcoom');
+  const caps = await d.capabilities();
+  if (skipIf(t, !caps.runc?.ok ? (caps.runc as { reason: string }).reason : d.cg.kind === 'none' ? `no cgroups: ${d.cg.detail}` : undefined)) return;
+  const spec = {
+    name: 'boxhog',
+    vcpus: 1,
+    memoryMb: 24,
+    node: d.node,
+    kind: 'container',
+    container: { image: 'busybox', command: ['sh', '-c', 'echo growing; x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived ${#x}'] },
+    restart: 'never',
+  } as SystemSpec;
+  const p = await converge(d.node, d, desired({ boxhog: spec }), caps, (x) => x.plan.status.get('system/boxhog')?.state === 'failed', { deadlineMs: 60_000, what: 'the container to be OOM-killed' });
+  const e = p.observed.workloads.get('boxhog')!.exits.at(-1)!;
+  t.true(e.oom, JSON.stringify(e));
+  t.regex(p.plan.status.get('system/boxhog')!.reason!, /OOM killer/);
+  t.notRegex(readFileSync(d.logs('boxhog').stdout, 'utf8'), /survived/);
+});
+
 test.serial('a VM boots the Debian kernel and our initramfs to a shell prompt on its serial console', async (t) => {
   if (skipIf(t, rootSkip())) return;
   const d = setup(t, 'vm');
