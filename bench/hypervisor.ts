@@ -65,16 +65,25 @@ function whenFileHas(file: string, needle: string, timeoutMs: number): Promise<v
     const check = () => existsSync(file) && readFileSync(file, 'utf8').includes(needle);
     if (check()) return resolve();
     const dir = join(file, '..');
+    let finished = false;
     const w = watch(dir, () => {
       if (check()) done();
     });
+    // A slow poll besides: a write between the first check and the watch would go unseen.
+    const poll = setInterval(() => {
+      if (check()) done();
+    }, 100);
     const timer = setTimeout(() => done(new Error(`no "${needle}" in ${file} within ${timeoutMs} ms`)), timeoutMs);
     const done = (e?: Error) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      clearInterval(poll);
       w.close();
       if (e) reject(e);
       else resolve();
     };
+    if (check()) done();
   });
 }
 
@@ -122,6 +131,20 @@ async function removeWorkload(id: string): Promise<void> {
   desired.delete(`system/${id}`);
   await d.apply({ kind: 'remove', key: `system/${id}`, id, graceMs: 200 });
 }
+
+/** On a failure, remove what the run started before exiting (workloads, cgroups, files). */
+async function cleanupAndExit(e: unknown): Promise<never> {
+  console.error(`bench:hypervisor: ${(e as Error).message ?? e}`);
+  const obs = await d.observe().catch(() => undefined);
+  for (const id of obs?.workloads.keys() ?? []) await d.apply({ kind: 'remove', key: `system/${id}`, id, graceMs: 200 }).catch(() => undefined);
+  await d.close();
+  d.cg.removeBase();
+  rmSync(dataDir, { recursive: true, force: true });
+  process.exit(1);
+}
+process.on('unhandledRejection', (e) => void cleanupAndExit(e));
+process.on('uncaughtException', (e) => void cleanupAndExit(e));
+process.on('SIGINT', () => void cleanupAndExit(new Error('interrupted')));
 
 const results: Record<string, unknown> = {};
 const skipped: string[] = [];
