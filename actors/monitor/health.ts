@@ -3,7 +3,8 @@
 // evaluateHealth(input, config) → { score 0..100, findings }.
 //
 // Findings (id = "code:objectKey", stable across evaluations — the alarm id):
-//   node-down         critical  node state down/failed, or no fresh report (stale / never reported)
+//   node-down         critical  unreachable (see below), node state down/failed, or no fresh report
+//                               (stale / never reported)
 //   node-degraded     warning   node state degraded
 //   node-cpu          warn/crit stats.cpu (percent) over thresholds.nodeCpu
 //   node-memory       warn/crit stats.memUsedBytes / stats.memTotalBytes over thresholds.nodeMemory
@@ -24,6 +25,16 @@
 //   dangling-ref      warning   a spec references an object that does not exist
 //                               (service/device/system .node, pool .devices, share .pool, system .networks/.disks[].share)
 //
+// Unreachable: the evaluating node's own link to a peer (input.links, from its peer port) is the
+// fastest evidence that the peer is gone — a killed process has its connections closed by its
+// kernel at once, seconds before what it published goes stale. A link down 'closed' (ended from
+// the other side) for at least config.links.closedAfterMs (long enough for a live peer to dial
+// back after a mere reconnect), or down 'silent' (the transport heard nothing for its idle
+// timeout, or it never came up) for at least config.links.silentAfterMs (so a peer that was
+// only slow for one heartbeat is not declared gone), makes the node down whatever its meta says.
+// A link that is up proves nothing more: the meta (state, staleness) still decides. No link
+// evidence (a node this node has no link to, or none given) leaves the meta alone to decide.
+//
 // Score = clamp(100 − Σ penalty, 0, 100), rounded; penalty per finding by severity:
 // critical 20, warning 5, info 0 (config.weights); quorum-lost costs config.weights.quorumLost (100:
 // a cluster whose CDB cannot commit scores 0). So one node down in an otherwise healthy cluster
@@ -31,6 +42,7 @@
 import { objectKey } from '../cdb/schema.ts';
 import type { CdbObject, NodeRole, ObjectKey, ServiceSubtype } from '../cdb/schema.ts';
 import type { ObjectView } from '../cdb/meta.ts';
+import type { LinkState } from '../../runtime/ports/peers.ts';
 
 export type Severity = 'info' | 'warning' | 'critical';
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
@@ -72,9 +84,17 @@ export interface Threshold {
   critical: number;
 }
 
+export interface LinkGrace {
+  /** A link closed from the other side this long makes its node unreachable. */
+  closedAfterMs: number;
+  /** A link silent (or never up) this long makes its node unreachable. */
+  silentAfterMs: number;
+}
+
 export interface HealthConfig {
   thresholds: { poolUsage: Threshold; nodeCpu: Threshold; nodeMemory: Threshold };
   weights: { critical: number; warning: number; info: number; quorumLost: number };
+  links: LinkGrace;
 }
 
 export const DEFAULT_HEALTH_CONFIG: HealthConfig = {
@@ -84,6 +104,9 @@ export const DEFAULT_HEALTH_CONFIG: HealthConfig = {
     nodeMemory: { warning: 90, critical: 97 },
   },
   weights: { critical: 20, warning: 5, info: 0, quorumLost: 100 },
+  // closed: a live peer's transport dials back within its backoff (≤ 250 ms) plus a handshake;
+  // silent: on top of the transport's 1 s idle timeout, one more second for a stalled peer.
+  links: { closedAfterMs: 300, silentAfterMs: 1000 },
 };
 
 export interface HealthInput {
@@ -91,6 +114,16 @@ export interface HealthInput {
   objects: readonly CdbObject[];
   /** merged meta/stats per object key (MetaTable.view(key, now)); a missing key = never reported */
   views: ReadonlyMap<ObjectKey, ObjectView> | Readonly<Record<ObjectKey, ObjectView>>;
+  /** The evaluating node's links to its peers, by node id (PeerPort.links()); absent: no link evidence. */
+  links?: Readonly<Record<string, LinkState>>;
+}
+
+/** Why a node counts as down. */
+export type NodeDownWhy = 'unreachable' | 'never-reported' | 'not-reporting' | 'down';
+
+export interface NodeDown {
+  node: string;
+  why: NodeDownWhy;
 }
 
 export interface HealthReport {
@@ -98,7 +131,8 @@ export interface HealthReport {
   /** sorted: critical first, then by id */
   findings: Finding[];
   counts: Record<Severity, number>;
-  nodes: { total: number; up: number };
+  /** `down`: the nodes counted down and why, sorted by node. */
+  nodes: { total: number; up: number; down: NodeDown[] };
 }
 
 const ROLE_SERVICE: Partial<Record<NodeRole, ServiceSubtype>> = { compute: 'hypervisor', storage: 'storage', network: 'network', monitor: 'monitor', cdb: 'cdb' };
@@ -107,11 +141,18 @@ const RUNNING = new Set(['up', 'running']);
 const SYSTEM_RUNNING = new Set(['up', 'running', 'loaded', 'ready']);
 const DOWN = new Set(['down', 'failed', 'faulted']);
 
-export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig['thresholds']>; weights?: Partial<HealthConfig['weights']> }): HealthConfig {
+export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig['thresholds']>; weights?: Partial<HealthConfig['weights']>; links?: Partial<LinkGrace> }): HealthConfig {
   return {
     thresholds: { ...DEFAULT_HEALTH_CONFIG.thresholds, ...(partial?.thresholds ?? {}) },
     weights: { ...DEFAULT_HEALTH_CONFIG.weights, ...(partial?.weights ?? {}) },
+    links: { ...DEFAULT_HEALTH_CONFIG.links, ...(partial?.links ?? {}) },
   };
+}
+
+/** 'closed' / 'silent' when the link is evidence enough that the node is unreachable. */
+export function unreachable(link: LinkState | undefined, grace: LinkGrace): 'closed' | 'silent' | undefined {
+  if (link === undefined || link.up) return undefined;
+  return link.forMs >= (link.cause === 'closed' ? grace.closedAfterMs : grace.silentAfterMs) ? link.cause : undefined;
 }
 
 function fmtPct(x: number): string {
@@ -132,16 +173,25 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
 
   // --- nodes
   const nodeUp = new Map<string, boolean>();
+  const down: NodeDown[] = [];
   let cdbTotal = 0;
   let cdbUp = 0;
+  const grace = config.links ?? DEFAULT_HEALTH_CONFIG.links;
   for (const o of sorted) {
     if (o.type !== 'node') continue;
     const key = objectKey('node', o.id);
     const v = viewOf(key);
+    const cut = unreachable(input.links?.[o.id], grace);
     let up = false;
-    if (!v || v.lastSeen === undefined) add('node-down', 'critical', key, `node ${o.id} has never reported`);
-    else if (v.stale) add('node-down', 'critical', key, `node ${o.id} is not reporting (stale)`);
-    else if (DOWN.has(v.state)) add('node-down', 'critical', key, `node ${o.id} is ${v.state}`);
+    const nodeDown = (why: NodeDownWhy, reason: string) => {
+      add('node-down', 'critical', key, reason);
+      down.push({ node: o.id, why });
+    };
+    if (cut === 'closed') nodeDown('unreachable', `node ${o.id} is unreachable (its connection closed)`);
+    else if (cut === 'silent') nodeDown('unreachable', `node ${o.id} is unreachable (no heartbeat)`);
+    else if (!v || v.lastSeen === undefined) nodeDown('never-reported', `node ${o.id} has never reported`);
+    else if (v.stale) nodeDown('not-reporting', `node ${o.id} is not reporting (stale)`);
+    else if (DOWN.has(v.state)) nodeDown('down', `node ${o.id} is ${v.state}`);
     else {
       up = true;
       if (v.state === 'degraded') add('node-degraded', 'warning', key, `node ${o.id} is degraded`);
@@ -251,5 +301,5 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
     total++;
     if (u) up++;
   }
-  return { score, findings, counts, nodes: { total, up } };
+  return { score, findings, counts, nodes: { total, up, down } };
 }

@@ -24,6 +24,7 @@ import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
 import { NodeApi } from '../api.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
+import { BEAT_MS, SimLinks } from './links.ts';
 
 export const GROUPS = ['cdb', 'monitor'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -38,6 +39,8 @@ export interface NodeSlot {
   disk: SimDisk;
   system: ActorSystem | undefined;
   peers: PeerPort | undefined;
+  /** Its peer port's link states (what the transport would report). */
+  links: SimLinks | undefined;
   api: NodeApi | undefined;
   /** Each Raft group's host on this incarnation (from the probe's `started`). */
   views: Partial<Record<Group, HostView>>;
@@ -89,7 +92,7 @@ export class SimCluster {
       const sim = new SimNode(id, d.sched, d.buggify, d.rng.fork());
       if (s.cluster.maxClockSkewMs > 0) sim.jumpClock((d.rng.next() * 2 - 1) * s.cluster.maxClockSkewMs);
       const disk = new SimDisk(sim, d.sched, d.rng.fork());
-      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set() };
+      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, links: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set() };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
@@ -188,9 +191,21 @@ export class SimCluster {
     slot.view = undefined;
     const all = [...this.nodes.keys()];
     const peers = new PeerPort(id, all);
+    const links = new SimLinks(peers.peers, () => d.sched.now, (p) => this.#hears(id, p));
+    const beat = (): void => {
+      links.beat();
+      slot.sim.env.setTimer(BEAT_MS, beat);
+    };
+    slot.sim.env.setTimer(BEAT_MS, beat);
     // Frames are immutable once sent and the receiver validates them into fresh values: no deep copy on the wire.
-    peers.attach({ send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true), isConnected: () => true, stats: () => ({}) });
+    peers.attach({
+      send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true),
+      isConnected: (to) => links.isConnected(to),
+      links: () => links.links(),
+      stats: () => links.stats(),
+    });
     slot.peers = peers;
+    slot.links = links;
     const disk = slot.disk;
     slot.boots++;
     const ports: NodePorts = {
@@ -206,6 +221,13 @@ export class SimCluster {
     const reg = system.spawn(registry(services), 'registry');
     system.spawn(nodeTree(this.#spec(slot), ports, reg), 'node', { restart: 'permanent' });
     slot.api = new NodeApi({ node: id, system, services, startedAt: slot.sim.env.now(), address: { host: `10.0.0.${slot.index}`, port: 7400 }, pid: slot.index });
+  }
+
+  /** `peer`'s heartbeats would reach `self` and get answered: its process runs and nothing cuts or holds either direction. */
+  #hears(self: string, peer: string): boolean {
+    const q = this.nodes.get(peer);
+    const net = this.#d.net;
+    return q !== undefined && q.sim.up && !q.sim.paused && !net.isCut(peer, self) && !net.isCut(self, peer) && !net.isClogged(peer, self) && !net.isClogged(self, peer);
   }
 
   #onWire(slot: NodeSlot, from: string, w: Wire): void {
@@ -232,8 +254,14 @@ export class SimCluster {
     slot.onCrash.clear();
     slot.sim.crash();
     slot.disk.crash();
+    // The process is gone: its kernel closes its connections, and every peer its FIN reaches sees the link close.
+    const net = this.#d.net;
+    for (const other of this.nodes.values()) {
+      if (other !== slot && other.sim.up && !net.isCut(id, other.id) && !net.isClogged(id, other.id)) other.links?.closed(id);
+    }
     slot.system = undefined;
     slot.peers = undefined;
+    slot.links = undefined;
     slot.api = undefined;
     slot.views = {};
     slot.view = undefined;
