@@ -142,7 +142,8 @@ export interface HealthReport {
 
 const ROLE_SERVICE: Partial<Record<NodeRole, ServiceSubtype>> = { compute: 'hypervisor', storage: 'storage', network: 'network', monitor: 'monitor', cdb: 'cdb' };
 const RUNNING = new Set(['up', 'running']);
-const SYSTEM_RUNNING = new Set(['up', 'running', 'loaded']);
+// 'ready': the Hypervisor's word for a system running as specified (reconciler conditions).
+const SYSTEM_RUNNING = new Set(['up', 'running', 'loaded', 'ready']);
 const DOWN = new Set(['down', 'failed', 'faulted']);
 
 export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig['thresholds']>; weights?: Partial<HealthConfig['weights']>; links?: Partial<LinkGrace> }): HealthConfig {

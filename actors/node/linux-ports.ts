@@ -16,6 +16,7 @@ import type { RegistryMsg } from '../../runtime/registry/registry.ts';
 import { LinuxStorageDriver } from '../storage/linux.ts';
 import type { NodeConfig } from './config.ts';
 import { nodeTree, type NodeSpec } from './tree.ts';
+import { LinuxHypervisor } from '../hypervisor/linux.ts';
 
 export interface LinuxPorts extends NodePorts {
   /** Resolves once the peer port listens. */
@@ -150,7 +151,10 @@ export function nodeSpecOf(cfg: NodeConfig): NodeSpec {
 
 /** The Linux drivers of the node's reconciling services. */
 export function linuxDrivers(cfg: NodeConfig) {
-  return { storage: new LinuxStorageDriver({ dataDir: cfg.dataDir }) };
+  return {
+    storage: new LinuxStorageDriver({ dataDir: cfg.dataDir }),
+    hypervisor: new LinuxHypervisor({ node: cfg.name, dataDir: cfg.dataDir }),
+  };
 }
 
 // Ports owned by the incarnation of `nodeCore` in this worker. A crash skips
@@ -166,7 +170,9 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
     const ports = openLinuxPorts(args.cfg, ctx.log);
     leftover = ports;
     ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
-    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, linuxDrivers(args.cfg));
+    // Workloads outlive this incarnation: a new hypervisor driver adopts what the previous one started.
+    const drivers = linuxDrivers(args.cfg);
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, drivers);
     const inner = tree.setup!(ctx) as Behavior<unknown>;
     return {
       ...inner,
@@ -174,6 +180,8 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
         const next = await inner.onSignal?.(c, sig);
         if (sig.signal === 'PostStop') {
           if (leftover === ports) leftover = null;
+          await drivers.hypervisor.close();
+          await drivers.storage.close?.();
           await ports.close();
         }
         return next;

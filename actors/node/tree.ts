@@ -16,6 +16,8 @@ import type { Driver } from '../reconciler/contract.ts';
 import { STORAGE, type StorageMsg } from '../storage/client.ts';
 import type { StorageAction, StorageObserved } from '../storage/reconcile.ts';
 import { storageService } from '../storage/service.ts';
+import { HYPERVISOR, type HypervisorDriver, type HypervisorMsg } from '../hypervisor/client.ts';
+import { hypervisorService } from '../hypervisor/service.ts';
 import { nodeAgent } from './agent.ts';
 
 /** What the tree needs to know about its node (plain data). */
@@ -31,14 +33,15 @@ export interface NodeSpec {
   agent: { reportMs: number };
 }
 
-/** The drivers of the node's reconciling services (Linux ones on a real node, simulated ones in `acp sim`). */
+/** The drivers of the node's reconciling services (Linux ones on a real node, simulated ones in `acp sim`; absent: the service does not run). */
 export interface NodeDrivers {
   storage?: Driver<StorageObserved, StorageAction>;
+  hypervisor?: HypervisorDriver;
 }
 
 export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<RegistryMsg>, drivers: NodeDrivers = {}): Behavior<unknown> {
   const register =
-    <M>(key: typeof CDB | typeof MONITOR | typeof STORAGE) =>
+    <M>(key: typeof CDB | typeof MONITOR | typeof STORAGE | typeof HYPERVISOR) =>
     (ref: ActorRef<unknown>) =>
       registry.tell(registerMsg(key as never, ref as ActorRef<M> as never));
   return supervisor({ kind: 'rest_for_one', intensity: 5, periodMs: 30_000 }, [
@@ -57,5 +60,8 @@ export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<Re
     },
     { id: 'agent', behavior: nodeAgent({ node: spec.name, address: spec.address, reportMs: spec.agent.reportMs, host: ports.host, registry }), shutdownMs: 1000 },
     ...(drivers.storage ? [{ id: 'storage', behavior: storageService({ node: spec.name, registry, driver: drivers.storage }), shutdownMs: 2000, onStart: register<StorageMsg>(STORAGE) }] : []),
+    ...(drivers.hypervisor
+      ? [{ id: 'hypervisor', behavior: hypervisorService({ node: spec.name, registry, driver: drivers.hypervisor }), shutdownMs: 2000, onStart: register<HypervisorMsg>(HYPERVISOR) }]
+      : []),
   ]) as Behavior<unknown>;
 }
