@@ -15,6 +15,7 @@ import { loadApiKey } from '../../runtime/net/pki.ts';
 import { createCluster, spawnNode } from '../../cli/launcher.ts';
 import { pkiDir, type ClusterFile, type ClusterNode } from '../../cli/cluster-dir.ts';
 import type { NodeStatus } from '../../actors/node/status.ts';
+import { DEADLINE_MS, waitFor as waitUntil } from './wait.ts';
 
 export const ACP = fileURLToPath(new URL('../../cli/acp.ts', import.meta.url));
 
@@ -35,22 +36,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /**
  * Poll `probe` until it returns something other than undefined/false, or
- * fail after `timeoutMs` with `what` and the last thing seen.
+ * fail after `timeoutMs` with `what` and the last error seen. The
+ * positional form of `waitFor` in ./wait.ts, kept for the cluster helpers
+ * and the end-to-end tests.
  */
-export async function waitFor<T>(what: string | (() => string), probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-    await sleep(everyMs);
-  }
+export function waitFor<T>(what: string | (() => string), probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = DEADLINE_MS, everyMs = 100): Promise<T> {
+  return waitUntil(probe, { what, deadlineMs: timeoutMs, everyMs });
 }
 
 // Every process any TestCluster in this worker started: killed when the worker exits, whatever happened.
@@ -69,41 +60,42 @@ process.once('exit', () => {
 const SLOT_DIR = join(tmpdir(), `acp-e2e-slots-${process.getuid?.() ?? 0}`);
 const SLOTS = Math.max(1, Number(process.env.ACP_E2E_SLOTS ?? 2));
 
-export async function acquireSlot(timeoutMs = 600_000): Promise<() => void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // Every round: the last holder removes the directory when it leaves.
-    mkdirSync(SLOT_DIR, { recursive: true, mode: 0o700 });
-    for (let i = 0; i < SLOTS; i++) {
-      const f = join(SLOT_DIR, `slot-${i}`);
-      try {
-        writeFileSync(f, String(process.pid), { flag: 'wx', mode: 0o600 });
-        let held = true;
-        return () => {
-          if (!held) return;
-          held = false;
-          rmSync(f, { force: true });
-          // Leave no directory behind; fails harmlessly while another slot is held.
-          try {
-            rmdirSync(SLOT_DIR);
-          } catch {
-            // not empty, or gone already
-          }
-        };
-      } catch {
-        // taken: by a live process?
-        let owner = NaN;
+export function acquireSlot(timeoutMs = 600_000): Promise<() => void> {
+  return waitUntil(takeSlot, { what: `a free e2e cluster slot in ${SLOT_DIR} (${SLOTS} slots)`, deadlineMs: timeoutMs, everyMs: 250 });
+}
+
+/** Take a free slot (or one whose owner died): its release function, or undefined when all are held. */
+function takeSlot(): (() => void) | undefined {
+  // Every round: the last holder removes the directory when it leaves.
+  mkdirSync(SLOT_DIR, { recursive: true, mode: 0o700 });
+  for (let i = 0; i < SLOTS; i++) {
+    const f = join(SLOT_DIR, `slot-${i}`);
+    try {
+      writeFileSync(f, String(process.pid), { flag: 'wx', mode: 0o600 });
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        rmSync(f, { force: true });
+        // Leave no directory behind; fails harmlessly while another slot is held.
         try {
-          owner = Number(readFileSync(f, 'utf8'));
+          rmdirSync(SLOT_DIR);
         } catch {
-          continue;
+          // not empty, or gone already
         }
-        if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) rmSync(f, { force: true });
+      };
+    } catch {
+      // taken: by a live process?
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(f, 'utf8'));
+      } catch {
+        continue;
       }
+      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) rmSync(f, { force: true });
     }
-    if (Date.now() > deadline) throw new Error(`no free e2e cluster slot in ${SLOT_DIR} after ${timeoutMs} ms`);
-    await sleep(250);
   }
+  return undefined;
 }
 
 function pidAlive(pid: number): boolean {
