@@ -3,22 +3,27 @@ import { checkOperations, kvModel } from '../../runtime/lincheck/index.ts';
 import type { KvInput, KvOutput, KvState, Model } from '../../runtime/lincheck/index.ts';
 import { generateKvHistory } from './helpers.ts';
 
+/**
+ * "Quickly" as a search budget in steps, not milliseconds, so the verdict does not depend on
+ * how loaded the machine is: these histories need under 6000 steps per partition; a search
+ * that blows up exhausts the budget and answers `unknown`.
+ */
+const STEPS = 100_000;
+
 test('2000 ops, 8 clients, 4 keys: checks quickly', (t) => {
   const ops = generateKvHistory(2024, { ops: 2000, clients: 8, keys: 4, values: 'unique', maxDuration: 30 });
   t.is(ops.length, 2000);
-  const start = Date.now();
-  const r = checkOperations(kvModel, ops, { timeoutMs: 30_000 });
-  const ms = Date.now() - start;
-  t.log(`checked in ${ms} ms`);
+  const start = performance.now();
+  const r = checkOperations(kvModel, ops, { maxSteps: STEPS });
+  t.log(`checked in ${Math.round(performance.now() - start)} ms`);
   t.deepEqual(r, { result: 'ok', partitions: 4 });
-  t.true(ms < 10_000);
 });
 
 test('2000 ops on one key with few values and pending ops: checks quickly', (t) => {
   const ops = generateKvHistory(99, { ops: 2000, clients: 8, keys: 1, values: 3, pendingRate: 0.01, maxDuration: 30 });
-  const start = Date.now();
-  const r = checkOperations(kvModel, ops, { timeoutMs: 30_000 });
-  t.log(`checked in ${Date.now() - start} ms`);
+  const start = performance.now();
+  const r = checkOperations(kvModel, ops, { maxSteps: STEPS });
+  t.log(`checked in ${Math.round(performance.now() - start)} ms`);
   t.is(r.result, 'ok');
 });
 
