@@ -3,7 +3,7 @@
 // that node, the contributions keep advancing, and meanwhile the cdb group's
 // commit index does not move.
 import test from 'ava';
-import { TestCluster, runCli, sleep, waitFor } from '../support/cluster.ts';
+import { TestCluster, runCli, waitFor } from '../support/cluster.ts';
 import type { ObjectView } from '../../actors/cdb/meta.ts';
 
 test('meta/stats of every node reach every node without Raft writes', async (t) => {
@@ -61,14 +61,21 @@ test('meta/stats of every node reach every node without Raft writes', async (t) 
     );
   };
 
-  // A measurement window with no client writes: meta keeps flowing (sequence numbers of remote
-  // contributions advance on every node) while the cdb log does not grow by a single entry.
-  // A window in which the cdb term changed is measured again: a new leader appends one no-op
-  // entry, which is Raft's doing, not meta traffic's (rare, on a loaded machine).
+  // A measurement window with no client writes: it lasts until every remote contribution has
+  // advanced on every node (meta keeps flowing), and the cdb log must not have grown by a single
+  // entry meanwhile. A window in which the cdb term changed is measured again: a new leader
+  // appends one no-op entry, which is Raft's doing, not meta traffic's (rare, on a loaded machine).
   for (let attempt = 1; ; attempt++) {
     const before = await settled();
-    await sleep(2000);
-    const afterSeqs = await seqs();
+    const afterSeqs = await waitFor(
+      () => `every contribution to advance on every node (before: ${JSON.stringify(Object.fromEntries(before.seqs))})`,
+      async () => {
+        const now = await seqs();
+        return [...before.seqs].every(([k, s0]) => now.get(k)! > s0) ? now : undefined;
+      },
+      30_000,
+      100,
+    );
     const st = await c.statuses();
     t.is(st.size, 3);
     if ([...st.values()].some((s) => s.raft.cdb.term !== before.term) && attempt < 3) {
