@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { initCluster, loadApiKey } from '../../runtime/net/pki.ts';
 import { LocalClient, localSocketPath } from '../../runtime/net/local-api.ts';
 import type { NodeStatus } from '../../actors/node/status.ts';
-import { TestCluster, runCli, sleep, waitFor } from '../support/cluster.ts';
+import { TestCluster, runCli, waitFor } from '../support/cluster.ts';
 
 let c: TestCluster;
 test.before(async () => {
@@ -57,8 +57,12 @@ test.serial('a node with a certificate from another CA is refused and never join
     await waitFor(`${n} to log the refused certificate`, () => /"msg":"connection to peer failed".*"peer":"n3".*"code":"SELF_SIGNED_CERT_IN_CHAIN"/.test(c.log(n)), 20_000, 200);
   }
   await waitFor('the stranger to refuse the members', () => /"msg":"refused inbound connection: TLS handshake failed"/.test(c.log('n3')), 20_000, 200);
-  // Give it a few election timeouts of trying; then it still has no leader, no link, no data.
-  await sleep(1500);
+  // Let the members try a few more times (each dial to the stranger is refused at its peer port,
+  // and each would have let it join, had the certificate check let it through); then it still has
+  // no leader, no link, no data.
+  const refused = async () => (await strangerStatus())?.listeners?.peer?.refusedTotal;
+  const refused0 = await waitFor('the stranger’s count of refused peer connections', refused);
+  await waitFor(() => `10 more refused dials at the stranger's peer port (had ${refused0})`, async () => ((await refused()) ?? 0) >= refused0 + 10, 30_000, 100);
   const s = (await strangerStatus())!;
   t.is(s.raft.cdb.lead, '', 'the stranger never learned of a leader');
   t.not(s.raft.cdb.role, 'leader');
