@@ -32,8 +32,6 @@ export const FAST = {
 
 export type Reply = { ok: boolean; code?: string; message?: string; leader?: string; [k: string]: unknown };
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Poll `probe` until it returns something other than undefined/false, or
  * fail after `timeoutMs` with `what` and the last error seen. The
