@@ -5,6 +5,7 @@
 import test from 'ava';
 import { subscribeLocal, type Subscription } from '../../runtime/net/local-api.ts';
 import { TestCluster, runCli, waitFor } from '../support/cluster.ts';
+import { within } from '../support/wait.ts';
 
 interface Change {
   revision: number;
@@ -65,10 +66,12 @@ test('watch from a revision delivers exactly the later changes, live, and resume
 
   // A watcher whose node dies (kill -9) sees its stream fail, and resumes elsewhere.
   const victim = 'n3';
-  let failed: Error | undefined;
-  void w2.sub.done.catch((e: Error) => (failed = e));
+  const ended = w2.sub.done.then(
+    () => 'ended cleanly',
+    (e: Error) => e,
+  );
   await c.kill(victim);
-  await waitFor('the watch on the killed node to fail', () => failed !== undefined, 10_000, 50);
+  t.true((await within(ended, { what: 'the watch on the killed node to fail' })) instanceof Error, 'the stream failed, it did not end cleanly');
   const last2 = w2.got.at(-1)!.revision;
   const writer = c.alive()[0]!;
   await put('wt-7', writer);

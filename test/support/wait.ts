@@ -6,7 +6,6 @@
 // something happened *without* waiting something out asserts the kind of
 // outcome (rejected as `stopped`, no "did not stop in time" warning), not how
 // fast it came.
-import type { EventEmitter } from 'node:events';
 
 /** Default deadline of every wait: far beyond anything a working system needs, even on a loaded machine. */
 export const DEADLINE_MS = 30_000;
@@ -56,26 +55,4 @@ export function within<T>(p: Promise<T>, o: Omit<WaitOptions, 'everyMs'>): Promi
     timer = setTimeout(() => reject(new Error(`timed out after ${deadlineMs} ms waiting for ${describe(o.what)}`)), deadlineMs);
   });
   return Promise.race([p, fail]).finally(() => clearTimeout(timer));
-}
-
-/** The arguments of the next `event` on `emitter` (an 'error' event rejects), within the deadline. */
-export function nextEvent(emitter: EventEmitter, event: string, o: Omit<WaitOptions, 'everyMs'>): Promise<unknown[]> {
-  let off = (): void => {};
-  const p = new Promise<unknown[]>((resolve, reject) => {
-    const on = (...args: unknown[]): void => {
-      off();
-      resolve(args);
-    };
-    const onError = (e: Error): void => {
-      off();
-      reject(e);
-    };
-    emitter.on(event, on);
-    if (event !== 'error') emitter.on('error', onError);
-    off = () => {
-      emitter.off(event, on);
-      emitter.off('error', onError);
-    };
-  });
-  return within(p, o).finally(off);
 }
