@@ -3,10 +3,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { ActorCrashedError, ActorStoppedError, AskTimeoutError, type ActorRef, type ActorSystem } from '../../runtime/actor/index.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
-import { Recorder, is, makeSystem, rejectionOf } from '../support/harness.ts';
+import { GUARD_MS, Recorder, is, makeSystem, rejectionOf } from '../support/harness.ts';
 import { counter, counterBehavior, type CounterMsg } from '../support/behaviors.ts';
 
-const get = (r: ActorRef<CounterMsg>, timeoutMs = 5000) => r.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs });
+const get = (r: ActorRef<CounterMsg>, timeoutMs = GUARD_MS) => r.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs });
 const never = (r: ActorRef<CounterMsg>, timeoutMs = 60_000) => r.ask<number>((replyTo) => ({ type: 'never', replyTo }), { timeoutMs });
 
 // ---- in-thread (virtual time) ---------------------------------------------------

@@ -2,7 +2,7 @@
 // a reply error and a crash reported to an asker, across threads.
 import test from 'ava';
 import { deserializeError, serializeError, type ActorRef } from '../../runtime/actor/index.ts';
-import { makeSystem, rejectionOf } from '../support/harness.ts';
+import { GUARD_MS, makeSystem, rejectionOf } from '../support/harness.ts';
 import { counter, counterBehavior, type CounterMsg } from '../support/behaviors.ts';
 
 function assertStorageError(t: import('ava').ExecutionContext, e: Error, where: string) {
@@ -27,13 +27,13 @@ for (const placement of ['in-thread', 'worker'] as const) {
 
   test(`${placement}: replyError keeps name, message, stack, cause chain and fields`, async (t) => {
     const c = spawn(t);
-    const e = await rejectionOf(c.ask<number>((replyTo) => ({ type: 'customError', replyTo })));
+    const e = await rejectionOf(c.ask<number>((replyTo) => ({ type: 'customError', replyTo }), { timeoutMs: GUARD_MS }));
     assertStorageError(t, e, placement);
   });
 
   test(`${placement}: a crash reported to the asker keeps the original error as cause`, async (t) => {
     const c = spawn(t);
-    const e = await rejectionOf(c.ask<number>((replyTo) => ({ type: 'customCrash', replyTo })));
+    const e = await rejectionOf(c.ask<number>((replyTo) => ({ type: 'customCrash', replyTo }), { timeoutMs: GUARD_MS }));
     t.is(e.name, 'ActorCrashedError');
     t.is(e.message, 'actor /user/c crashed before replying');
     t.is((e as Error & { target?: string }).target, '/user/c');

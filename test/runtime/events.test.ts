@@ -3,7 +3,7 @@
 import test from 'ava';
 import { receive, setup, type ActorRef, type InspectionEvent, type ReplyTo } from '../../runtime/actor/index.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
-import { Recorder, is, makeSystem } from '../support/harness.ts';
+import { GUARD_MS, Recorder, is, makeSystem } from '../support/harness.ts';
 import { counter, echo, type CounterMsg } from '../support/behaviors.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -59,7 +59,7 @@ test('events from workers reach system.onEvent, with their thread and the reques
   const rec = new Recorder(system); // listening before the workers exist
   const e = system.spawn(echo, 'e', { placement: { worker: 'ev' } });
   const c = system.spawn(counter, 'c', { placement: { worker: 'ev2' } });
-  t.is(await e.ask<number>((replyTo) => ({ type: 'ping', n: 5, replyTo })), 5);
+  t.is(await e.ask<number>((replyTo) => ({ type: 'ping', n: 5, replyTo }), { timeoutMs: GUARD_MS }), 5);
   const spawned = await rec.waitFor(is('spawned', '/user/e'));
   t.is(spawned.thread, 'w:ev');
   const sent = rec.events.find(is('sent', '', (x) => x.target === '/user/e'))!;
@@ -94,8 +94,8 @@ test('nobody listening: no event is built, in main or in workers', async (t) => 
     local.tell({ type: 'inc' });
     remote.tell({ type: 'inc' });
   }
-  t.is(await local.ask<number>((replyTo) => ({ type: 'get', replyTo })), 1);
-  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo })), 50);
+  t.is(await local.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 1);
+  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 50);
   t.is(built, 0, 'main built no events');
   t.is(forwarded, 0, 'the worker forwarded no events');
 
@@ -104,7 +104,7 @@ test('nobody listening: no event is built, in main or in workers', async (t) => 
   t.true(system.rt.bus.active);
   await system.stats(); // the control channel is ordered: inspection is now on in the worker
   remote.tell({ type: 'inc' });
-  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo })), 51);
+  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 51);
   // The worker sends its events in batches of its own, after the reply: wait for them.
   await waitFor(() => built > 0 && forwarded > 0, { what: () => `events built (${built}) and forwarded from the worker (${forwarded})` });
   // ... and the last listener leaving switches it off again.
@@ -115,10 +115,10 @@ test('nobody listening: no event is built, in main or in workers', async (t) => 
   forwarded = 0;
   remote.tell({ type: 'inc' });
   local.tell({ type: 'inc' });
-  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo })), 52);
+  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 52);
   // A second round trip on the same link: a batch of events the worker had built while handling
   // the first one (there must be none) would have been sent before this reply.
-  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo })), 52);
+  t.is(await remote.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 52);
   await settle();
   t.is(built, 0);
   t.is(forwarded, 0);
@@ -132,5 +132,5 @@ test('a listener that throws does not break the actor that triggered the event',
   });
   t.teardown(off);
   const c = system.spawn(setup<CounterMsg>(() => receive<CounterMsg>((ctx, m) => (m.type === 'get' ? ctx.reply(m.replyTo, 9) : undefined))), 'c');
-  t.is(await c.ask<number>((replyTo) => ({ type: 'get', replyTo })), 9);
+  t.is(await c.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 9);
 });

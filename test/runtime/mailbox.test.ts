@@ -2,7 +2,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { MailboxFullError, receive, type ActorRef, type ActorSystem, type OverflowPolicy, type ReplyTo } from '../../runtime/actor/index.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
-import { Recorder, deferred, is, makeSystem, rejectionOf } from '../support/harness.ts';
+import { GUARD_MS, Recorder, deferred, is, makeSystem, rejectionOf } from '../support/harness.ts';
 import { counter, type CounterMsg } from '../support/behaviors.ts';
 
 type Msg =
@@ -160,13 +160,13 @@ test('across threads: backpressure offers to a busy worker actor all land; rejec
   const bp = system.spawn(counter, 'bp', { placement: { worker: 'box' }, mailbox: { capacity: 2, overflow: 'backpressure' } });
   const rj = system.spawn(counter, 'rj', { placement: { worker: 'box' }, mailbox: { capacity: 1, overflow: 'reject' } });
   // Both batches reach the worker at once: the slowGet keeps each actor busy while the rest arrive.
-  const slow = bp.ask<number>((replyTo) => ({ type: 'slowGet', ms: 100, replyTo }));
+  const slow = bp.ask<number>((replyTo) => ({ type: 'slowGet', ms: 100, replyTo }), { timeoutMs: GUARD_MS });
   const offers = Array.from({ length: 20 }, () => bp.offer({ type: 'inc' }));
-  const slow2 = rj.ask<number>((replyTo) => ({ type: 'slowGet', ms: 100, replyTo }));
+  const slow2 = rj.ask<number>((replyTo) => ({ type: 'slowGet', ms: 100, replyTo }), { timeoutMs: GUARD_MS });
   const refused = rj.offer({ type: 'inc' });
   await Promise.all(offers);
   t.is(await slow, 0);
-  t.is(await bp.ask<number>((replyTo) => ({ type: 'get', replyTo })), 20);
+  t.is(await bp.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 20);
   const e = await rejectionOf(refused);
   t.is(e.name, 'MailboxFullError');
   t.like(e, { target: '/user/rj', capacity: 1 });
@@ -200,7 +200,7 @@ test('dead letters from a worker: a message to a stopped worker actor', async (t
   const { system } = makeSystem(t);
   const rec = new Recorder(system);
   const c = system.spawn(counter, 'c', { placement: { worker: 'dl' } });
-  t.is(await c.ask<number>((replyTo) => ({ type: 'get', replyTo })), 0);
+  t.is(await c.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 0);
   await system.stop(c as ActorRef<never>);
   (c as ActorRef<CounterMsg>).tell({ type: 'inc' });
   const e = await rec.waitFor(is('dead-letter', '/user/c'));

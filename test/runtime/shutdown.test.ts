@@ -3,7 +3,7 @@
 import test from 'ava';
 import { ActorSystem, receive, setup, supervisor, type Behavior } from '../../runtime/actor/index.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
-import { Recorder, deferred, is, makeSystem } from '../support/harness.ts';
+import { GUARD_MS, Recorder, deferred, is, makeSystem } from '../support/harness.ts';
 import { counter } from '../support/behaviors.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -98,8 +98,8 @@ test.serial('after shutdown no worker remains and every worker thread has exited
   t.teardown(() => system.shutdown());
   const a = system.spawn(counter, 'a', { placement: { worker: 'w1' }, args: { start: 1 } });
   const b = system.spawn(counter, 'b', { placement: { worker: 'w2' }, args: { start: 2 } });
-  t.is(await a.ask<number>((replyTo) => ({ type: 'get', replyTo })), 1);
-  t.is(await b.ask<number>((replyTo) => ({ type: 'get', replyTo })), 2);
+  t.is(await a.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 1);
+  t.is(await b.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 2);
   t.deepEqual(system.workers().sort(), ['w1', 'w2']);
   // The Worker objects are private; observe their end through the process's active handles
   // (each live worker holds a MessagePort here). That this ava process exits by itself proves it too.

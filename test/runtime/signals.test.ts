@@ -3,7 +3,7 @@
 // child that failed), the same in the main thread and in workers.
 import test from 'ava';
 import { receive, supervisor, type ActorRef, type ActorSystem, type Signal } from '../../runtime/actor/index.ts';
-import { deferred, makeSystem, spawnProbe } from '../support/harness.ts';
+import { GUARD_MS, deferred, makeSystem, spawnProbe } from '../support/harness.ts';
 import { lifecycle, nest, type LifecycleMsg, type LineMsg } from '../support/behaviors.ts';
 
 /** A main-thread actor collecting lines; `waitFor(n)` resolves once n lines are in. */
@@ -43,7 +43,7 @@ for (const where of ['main thread', 'worker'] as const) {
     const a = system.refFor<LifecycleMsg>('/user/sup/a', where === 'worker' ? 'w:lc' : 'main');
     a.tell({ type: 'crash', message: 'boom 1' });
     t.deepEqual((await log.waitFor(4)).slice(0, 4), ['a start', 'a PreRestart boom 1', 'a cleanup done', 'a start']);
-    t.is(await a.ask<string>((replyTo) => ({ type: 'ping', replyTo })), 'a');
+    t.is(await a.ask<string>((replyTo) => ({ type: 'ping', replyTo }), { timeoutMs: GUARD_MS }), 'a');
     // Stopping is not restarting: PostStop, no PreRestart.
     await system.stop(sup as ActorRef<never>);
     t.deepEqual((await log.waitFor(5)).slice(4), ['a PostStop']);
@@ -82,7 +82,7 @@ for (const where of ['main thread', 'worker'] as const) {
       ),
       'parent',
     );
-    const kid = await parent.ask<ActorRef<never>>((replyTo) => ({ type: 'child', replyTo }));
+    const kid = await parent.ask<ActorRef<never>>((replyTo) => ({ type: 'child', replyTo }), { timeoutMs: GUARD_MS });
     await log.waitFor(1);
     await probe.watch(kid);
     (kid as ActorRef<LifecycleMsg>).tell({ type: 'crash', message: 'kid failed' });
@@ -99,7 +99,7 @@ test('a watch on an actor whose worker dies together with its parent ends in Ter
   const probe = spawnProbe(system);
   // The child lives on its parent's worker: nobody outside it can keep the watch.
   const parent = system.spawn(nest, 'nest', { placement: { worker: 'both' }, restart: 'permanent' });
-  const kid = await parent.ask<ActorRef<never>>((replyTo) => ({ type: 'kid', replyTo }));
+  const kid = await parent.ask<ActorRef<never>>((replyTo) => ({ type: 'kid', replyTo }), { timeoutMs: GUARD_MS });
   t.is(kid.path, '/user/nest/kid');
   await probe.watch(kid);
   parent.tell({ type: 'exit', code: 9 });

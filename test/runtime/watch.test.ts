@@ -101,10 +101,10 @@ test('across workers: a watcher on one worker hears Terminated for an actor on a
   const a = system.spawn(counter, 'a', { placement: { worker: 'wb' } });
   const b = system.spawn(counter, 'b', { placement: { worker: 'wc' } });
   // Everything is up (and the watch registered: asks are answered in order after it).
-  for (const r of [a, b]) t.is(await r.ask<number>((replyTo) => ({ type: 'get', replyTo })), 0);
+  for (const r of [a, b]) t.is(await r.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS }), 0);
   const onStop = watchFrom(w, a as ActorRef<never>);
   const onDeath = watchFrom(w, b as ActorRef<never>);
-  t.true(await w.ask<boolean>((replyTo) => ({ type: 'ready', replyTo })));
+  t.true(await w.ask<boolean>((replyTo) => ({ type: 'ready', replyTo }), { timeoutMs: GUARD_MS }));
   await system.stop(a as ActorRef<never>);
   t.deepEqual(await onStop, { path: '/user/a' });
   b.tell({ type: 'exit', code: 9 });

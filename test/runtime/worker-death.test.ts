@@ -2,10 +2,10 @@
 // memory under resourceLimits): every actor it hosted is handled as crashed.
 import test from 'ava';
 import { WorkerDiedError, supervisor, type ActorRef, type ActorSystem } from '../../runtime/actor/index.ts';
-import { Recorder, is, makeSystem, rejectionOf, spawnProbe } from '../support/harness.ts';
+import { GUARD_MS, Recorder, is, makeSystem, rejectionOf, spawnProbe } from '../support/harness.ts';
 import { counter, type CounterMsg } from '../support/behaviors.ts';
 
-const get = (r: ActorRef<CounterMsg>) => r.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: 10_000 });
+const get = (r: ActorRef<CounterMsg>) => r.ask<number>((replyTo) => ({ type: 'get', replyTo }), { timeoutMs: GUARD_MS });
 const ref = (s: ActorSystem, p: string) => s.refFor<CounterMsg>(p, 'w:doomed');
 
 test('process.exit in actor code: asks reject with WorkerDiedError, all its actors restart once on a fresh worker', async (t) => {
