@@ -211,7 +211,7 @@ export class TestCluster {
   client(name: string): Promise<LocalClient> {
     let c = this.#clients.get(name);
     if (!c) {
-      c = LocalClient.connect(this.node(name).socketDir, { apiKey: this.apiKey, timeoutMs: 3000 });
+      c = LocalClient.connect(this.node(name).socketDir, { apiKey: this.apiKey, timeoutMs: 10_000 });
       c.catch(() => this.#clients.delete(name));
       this.#clients.set(name, c);
     }
@@ -229,7 +229,7 @@ export class TestCluster {
    * reconnects. An error with `notSent: true` means the request never left this process
    * (no connection): it certainly had no effect.
    */
-  async call(name: string, method: string, params: unknown, timeoutMs = 5000): Promise<unknown> {
+  async call(name: string, method: string, params: unknown, timeoutMs = 20_000): Promise<unknown> {
     const cp = this.client(name);
     let c: LocalClient;
     try {
@@ -247,12 +247,12 @@ export class TestCluster {
     }
   }
 
-  cdb(name: string, params: Record<string, unknown>, timeoutMs = 5000): Promise<Reply> {
+  cdb(name: string, params: Record<string, unknown>, timeoutMs = 20_000): Promise<Reply> {
     return this.call(name, 'cdb', params, timeoutMs) as Promise<Reply>;
   }
 
   /** A node's status, or undefined when it does not answer. */
-  async status(name: string, timeoutMs = 3000): Promise<NodeStatus | undefined> {
+  async status(name: string, timeoutMs = 10_000): Promise<NodeStatus | undefined> {
     if (!this.isAlive(name)) return undefined;
     try {
       return (await this.call(name, 'status', {}, timeoutMs)) as NodeStatus;
