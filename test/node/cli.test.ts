@@ -11,12 +11,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, readRunFile, readClusterFile } from '../../cli/cluster-dir.ts';
-import { acquireSlot, runCli, waitFor } from '../support/cluster.ts';
+import { acquireSlotFor, runCli, waitFor } from '../support/cluster.ts';
 
 const oneLine = (s: string) => s.trim().split('\n').length === 1 && !/\n\s+at /.test(s) && !s.includes('Error:');
 
 test('acp up/status/cdb/down as child processes, with clear errors', async (t) => {
-  const release = await acquireSlot();
+  const release = await acquireSlotFor(t);
   const parent = mkdtempSync(join(tmpdir(), 'acp-cli-'));
   // Not there yet: `acp up` creates it, private.
   const dir = join(parent, 'cluster');

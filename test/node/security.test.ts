@@ -14,9 +14,9 @@ import type { NodeStatus } from '../../actors/node/status.ts';
 import { TestCluster, runCli, waitFor } from '../support/cluster.ts';
 
 let c: TestCluster;
-test.before(async () => {
+test.before(async (t) => {
   // n3 is held back: it first starts with a certificate from a foreign CA.
-  c = await TestCluster.start({ hold: ['n3'], waitLeader: false });
+  c = await TestCluster.start({ hold: ['n3'], waitLeader: false }, t);
 });
 test.after.always(() => c?.stop());
 

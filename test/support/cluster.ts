@@ -62,6 +62,21 @@ export function acquireSlot(timeoutMs = 600_000): Promise<() => void> {
   return waitUntil(takeSlot, { what: `a free e2e cluster slot in ${SLOT_DIR} (${SLOTS} slots)`, deadlineMs: timeoutMs, everyMs: 250 });
 }
 
+/**
+ * acquireSlot, saying in the test's log how long it queued: a test's time includes its wait
+ * for a slot, and the per-test times printed after the run should not blame the test for it.
+ */
+export async function acquireSlotFor(t: Pick<ExecutionContext, 'log'>): Promise<() => void> {
+  const asked = performance.now();
+  const release = await acquireSlot();
+  logSlotWait(t, performance.now() - asked);
+  return release;
+}
+
+function logSlotWait(t: Pick<ExecutionContext, 'log'>, ms: number): void {
+  if (ms >= 1000) t.log(`waited ${(ms / 1000).toFixed(1)} s for an e2e cluster slot (ACP_E2E_SLOTS=${SLOTS})`);
+}
+
 /** Take a free slot (or one whose owner died): its release function, or undefined when all are held. */
 function takeSlot(): (() => void) | undefined {
   // Every round: the last holder removes the directory when it leaves.
@@ -130,9 +145,9 @@ export class TestCluster {
     this.apiKey = loadApiKey(pkiDir(dir));
   }
 
-  /** Create and start a cluster; its teardown is registered on `t` (a test or `test.after.always`). */
-  static async start(o: StartOptions = {}): Promise<TestCluster> {
-    const release = await acquireSlot();
+  /** Create and start a cluster (its wait for a slot logged on `t`, if given); stop it with `stop`. */
+  static async start(o: StartOptions = {}, t?: Pick<ExecutionContext, 'log'>): Promise<TestCluster> {
+    const release = t ? await acquireSlotFor(t) : await acquireSlot();
     const dir = mkdtempSync(join(tmpdir(), 'acp-e2e-'));
     let c: TestCluster | undefined;
     try {
@@ -154,7 +169,7 @@ export class TestCluster {
 
   /** Start with `t.teardown(stop)` registered. */
   static async forTest(t: ExecutionContext, o: StartOptions = {}): Promise<TestCluster> {
-    const c = await TestCluster.start(o);
+    const c = await TestCluster.start(o, t);
     t.teardown(() => c.stop());
     return c;
   }
