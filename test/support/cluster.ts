@@ -30,6 +30,13 @@ export const FAST = {
   monitor: { intervalMs: 200 },
 };
 
+/**
+ * Failure bound for a node process to boot (load the code, open its store, start its Raft
+ * groups) and answer: generous, as three booting at once on a loaded 2-core machine took over
+ * 30 s.
+ */
+export const BOOT_MS = 90_000;
+
 export type Reply = { ok: boolean; code?: string; message?: string; leader?: string; [k: string]: unknown };
 
 /**
@@ -126,7 +133,7 @@ export interface StartOptions {
   extra?: Record<string, unknown>;
   /** Nodes not to start (start them later with `spawn`). */
   hold?: string[];
-  /** Wait for a cdb leader before returning (default true). */
+  /** Wait for a cdb leader before returning (default true). Every started node has booted either way. */
   waitLeader?: boolean;
 }
 
@@ -155,6 +162,7 @@ export class TestCluster {
       c = new TestCluster(dir, cluster);
       c.#release = release;
       for (const n of cluster.nodes) if (!o.hold?.includes(n.name)) c.spawn(n.name);
+      await c.waitBooted();
       if (o.waitLeader !== false) await c.waitLeader();
       return c;
     } catch (e) {
@@ -215,10 +223,25 @@ export class TestCluster {
     });
   }
 
-  /** Restart a killed node and wait until it answers on its control socket. */
-  async restart(name: string, timeoutMs = 30_000): Promise<void> {
+  /** Restart a killed node and wait until it has booted. */
+  async restart(name: string, timeoutMs = BOOT_MS): Promise<void> {
     this.spawn(name);
-    await waitFor(`${name} to answer status after restart`, () => this.status(name), timeoutMs);
+    await this.waitBooted([name], timeoutMs);
+  }
+
+  /** Wait until each of `names` (default: every running node) answers status with both its Raft groups running. */
+  async waitBooted(names = this.alive(), timeoutMs = BOOT_MS): Promise<void> {
+    let seen = 'nothing';
+    await waitFor(
+      () => `${names.join(',')} to boot and answer status with their Raft groups running (last seen: ${seen})`,
+      async () => {
+        const st = await this.statuses(names);
+        seen = names.map((n) => `${n}:${st.has(n) ? `cdb ${st.get(n)!.raft.cdb.role}, monitor ${st.get(n)!.raft.monitor.role}` : 'no answer'}`).join(' ');
+        return st.size === names.length && [...st.values()].every((s) => s.raft.cdb.role !== 'unknown' && s.raft.monitor.role !== 'unknown');
+      },
+      timeoutMs,
+      250,
+    );
   }
 
   // ---- control socket ----------------------------------------------------------
