@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LinuxStorageDriver, which } from '../../actors/storage/linux.ts';
 import { census, conditions, converge, objs, scrub, skipReason } from './linux-support.ts';
+import { waitFor } from '../support/wait.ts';
 
 const skip = skipReason(['losetup', 'mkfs.btrfs', 'btrfs', 'wipefs', 'truncate']);
 if (skip) console.log(`test/storage/linux: skipping the real-kernel storage tests: ${skip}`);
@@ -80,7 +81,7 @@ realTest('a btrfs mirror on two loop devices survives losing one: data intact, p
   execFileSync('umount', [String(first.plan.status.get('storage/p1')!.info!.mount)]);
   for (const l of census(dir).loops) execFileSync('losetup', ['-d', `/dev/${l.split(':')[0]}`]);
   execFileSync('rm', ['-f', join(dir, 'disks', 'd2.img')]);
-  t.deepEqual(census(dir).loops, []);
+  t.deepEqual(await released(dir, 'loops'), []);
   const again = new LinuxStorageDriver({ dataDir: join(dir, 'node') });
   const after = await converge(again, desired, caps);
   t.deepEqual(
@@ -175,7 +176,8 @@ if (!skip && nfsSkip) console.log(`test/storage/linux: skipping the NFS test: ${
   // The server dies: the next pass starts it again (the service supervises it).
   const pid = Number(readFileSync(join(dir, 'node', 'storage', 'nfs', 'ganesha.pid'), 'utf8'));
   process.kill(pid, 'SIGKILL');
-  await new Promise((res) => setTimeout(res, 100));
+  // Gone (or a zombie, whose command line is empty) before the next pass looks.
+  await waitFor(() => !readProc(`/proc/${pid}/cmdline`), { what: `the killed NFS server (pid ${pid}) to exit` });
   const again = await converge(driver, desired, caps);
   t.deepEqual(again.applied.map((a) => `${a.kind} ${a.id}`), ['export-share exp']);
   if (which('nfs-cat')) t.is(execFileSync('nfs-cat', [url], { encoding: 'utf8' }), 'hello over nfs\n');
@@ -186,6 +188,35 @@ if (!skip && nfsSkip) console.log(`test/storage/linux: skipping the NFS test: ${
   t.deepEqual(gone.applied.map((a) => `${a.kind} ${a.id}`), ['unexport-share exp', 'destroy-share exp']);
   t.is(census(dir).procs.filter((p) => p.includes('ganesha')).length, 0, 'no ganesha left once no share needs it');
 });
+
+/**
+ * The census once nothing of `dir` is left. The kernel lets go of a loop device that was still
+ * open when it was detached (a lazy unmount, a udev probe) a moment later: wait for that, with a
+ * deadline that names what is left, instead of reading the census at once.
+ */
+async function cleared(dir: string): Promise<ReturnType<typeof census>> {
+  return waitFor(
+    () => {
+      const c = census(dir);
+      return c.loops.length + c.mounts.length + c.procs.length === 0 ? c : undefined;
+    },
+    { what: () => `every loop device, mount and server of ${dir} to go (left: ${JSON.stringify(census(dir))})` },
+  );
+}
+
+/** One part of the census once it is empty (see `cleared`). */
+async function released(dir: string, part: 'loops' | 'mounts' | 'procs'): Promise<string[]> {
+  return waitFor(() => (census(dir)[part].length === 0 ? census(dir)[part] : undefined), { what: () => `no ${part} of ${dir} left (left: ${census(dir)[part].join(', ')})` });
+}
+
+/** A /proc file's text, or '' when the process is gone. */
+function readProc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 interface ChildLine {
   applied?: string;
@@ -257,7 +288,7 @@ realTest('kill -9 of the driver mid-reconcile, then a restart: everything is ado
   // Purge removes all of it.
   const driver = new LinuxStorageDriver({ dataDir });
   await driver.purge();
-  t.deepEqual(census(dir), { loops: [], mounts: [], procs: [] });
+  t.deepEqual(await cleared(dir), { loops: [], mounts: [], procs: [] });
 });
 
 realTest('raid5 over three loop devices is btrfs raid5; without btrfs a pool is ext4 on one device, its shares directories with the quota said to be unenforced', async (t) => {
@@ -269,7 +300,7 @@ realTest('raid5 over three loop devices is btrfs raid5; without btrfs a pool is 
     const r = await converge(driver, r5, caps);
     t.like(r.plan.status.get('storage/p5'), { state: 'ready', info: { fs: 'btrfs', profile: 'raid5' } });
     await converge(driver, objs(), caps); // deleting everything removes it all
-    t.deepEqual(census(dir), { loops: [], mounts: [], procs: [] });
+    t.deepEqual(await cleared(dir), { loops: [], mounts: [], procs: [] });
   } else t.log(`raid5 part skipped: ${JSON.stringify(caps['btrfs-raid5'])}`);
   // A machine without btrfs (its capability switched off): ext4 on the first device.
   const noBtrfs = { ...caps, btrfs: { ok: false as const, reason: 'pretend: no btrfs' }, 'btrfs-raid1': { ok: false as const, reason: 'no btrfs' }, 'btrfs-raid5': { ok: false as const, reason: 'no btrfs' }, quotas: { ok: false as const, reason: 'no btrfs' } };
