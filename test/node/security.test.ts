@@ -75,8 +75,8 @@ test.serial('a node with a certificate from another CA is refused and never join
     t.false(st.transport.n3?.connected ?? false, `${n} has no link to the stranger`);
     t.true(['n1', 'n2'].includes(st.raft.cdb.lead), `${n} still follows a real member`);
   }
-  const cl = await LocalClient.connect(stranger.socketDir, { apiKey: key, timeoutMs: 3000 });
-  const none = (await cl.call('cdb', { op: 'get', type: 'system', id: 'sec-1', consistency: 'stale' }).finally(() => cl.close())) as { ok: boolean; object?: unknown };
+  const cl = await LocalClient.connect(stranger.socketDir, { apiKey: key, timeoutMs: 10_000 });
+  const none = (await cl.call('cdb', { op: 'get', type: 'system', id: 'sec-1', consistency: 'stale' }, { timeoutMs: 20_000 }).finally(() => cl.close())) as { ok: boolean; object?: unknown };
   t.true(none.ok);
   t.is(none.object, undefined, 'the cluster’s data never reached the stranger');
   const w2 = await c.put('n2', sys('sec-2'));
@@ -99,7 +99,7 @@ test.serial('a wrong API key is one clear line and a non-zero exit', async (t) =
   const ls = await runCli(['cdb', 'ls', '--dir', c.dir], { env: { ACP_API_KEY: 'also-wrong' }, timeoutMs: 30_000 });
   t.not(ls.code, 0);
   t.is(ls.stderr, 'acp: API key rejected\n');
-  await t.throwsAsync(() => LocalClient.connect(c.node('n1').socketDir, { apiKey: 'x', timeoutMs: 3000 }).then((cl) => cl.call('status', {}).finally(() => cl.close())), { message: /API key rejected/ });
+  await t.throwsAsync(() => LocalClient.connect(c.node('n1').socketDir, { apiKey: 'x', timeoutMs: 10_000 }).then((cl) => cl.call('status', {}, { timeoutMs: 20_000 }).finally(() => cl.close())), { message: /API key rejected/ });
 });
 
 test.serial('control socket directories are 0700 and sockets 0600', (t) => {

@@ -36,7 +36,7 @@ test('watch from a revision delivers exactly the later changes, live, and resume
 
   const watch = async (via: string, from: number): Promise<{ got: Change[]; sub: Subscription }> => {
     const got: Change[] = [];
-    const sub = await subscribeLocal(c.node(via).socketDir, 'watch', { fromRevision: from, type: 'system', prefix: 'wt-' }, (d) => got.push(...(d as { changes: Change[] }).changes), { apiKey: c.apiKey, timeoutMs: 5000 });
+    const sub = await subscribeLocal(c.node(via).socketDir, 'watch', { fromRevision: from, type: 'system', prefix: 'wt-' }, (d) => got.push(...(d as { changes: Change[] }).changes), { apiKey: c.apiKey, timeoutMs: 20_000 });
     return { got, sub };
   };
   const until = (got: Change[], n: number, what: string) => waitFor(`${what}: ${n} changes (have ${got.length})`, () => got.length >= n, 20_000, 50);
