@@ -131,6 +131,20 @@ export function canonicalJson(v: unknown): string {
   });
 }
 
+/**
+ * canonicalJson of a frozen value, computed once: stored objects and changes never change once
+ * made, so a snapshot re-serializes only what was added since the last one and copies the rest.
+ */
+const frozenJson = new WeakMap<object, string>();
+function canonicalJsonOfFrozen(v: object): string {
+  let s = frozenJson.get(v);
+  if (s === undefined) {
+    s = canonicalJson(v);
+    if (Object.isFrozen(v)) frozenJson.set(v, s);
+  }
+  return s;
+}
+
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
@@ -236,7 +250,7 @@ export class CdbStore {
     const { revision: _r, createdRevision: _c, ...rest } = def;
     const obj = deepFreeze({ ...rest, revision: index, createdRevision: cur ? cur.createdRevision : index } as CdbObject);
     this.#objects.set(key, obj);
-    this.#record({ revision: index, op: 'put', key, type: obj.type, ...(obj.subtype !== undefined ? { subtype: obj.subtype } : {}), id: obj.id, created: !cur, object: obj });
+    this.#record(Object.freeze({ revision: index, op: 'put', key, type: obj.type, ...(obj.subtype !== undefined ? { subtype: obj.subtype } : {}), id: obj.id, created: !cur, object: obj }));
     return { ok: true, revision: index };
   }
 
@@ -331,21 +345,28 @@ export class CdbStore {
   // -------------------------------------------------------------------------------------------
   // Snapshots
 
-  /** Deterministic serialization of the whole state (objects, retained history, sessions). */
+  /**
+   * Deterministic serialization of the whole state (objects, retained history, sessions): the
+   * canonicalJson of a SnapshotV1, byte for byte. Objects and changes are frozen, so each one's
+   * JSON is made once and reused by every later snapshot (a snapshot carries up to historyLimit
+   * changes; only those since the previous one are serialized anew). Sessions are mutable and few.
+   */
   snapshot(): string {
-    const snap: SnapshotV1 = {
-      v: 1,
-      appliedIndex: this.#appliedIndex,
-      historyLimit: this.#historyLimit,
-      maxSessions: this.#maxSessions,
-      compactedThrough: this.#compactedThrough,
-      objects: this.list(),
-      history: this.#history.slice(this.#historyStart),
-      // insertion order is the LRU order, which affects eviction ties only through lastIndex;
-      // sorted by client for a canonical form.
-      sessions: [...this.#sessions.entries()].sort(([a], [b]) => cmp(a, b)),
-    };
-    return canonicalJson(snap);
+    const objects = this.list();
+    const objs = new Array<string>(objects.length);
+    for (let i = 0; i < objects.length; i++) objs[i] = canonicalJsonOfFrozen(objects[i]);
+    const h = this.#history;
+    const changes = new Array<string>(h.length - this.#historyStart);
+    for (let i = this.#historyStart; i < h.length; i++) changes[i - this.#historyStart] = canonicalJsonOfFrozen(h[i]);
+    // insertion order is the LRU order, which affects eviction ties only through lastIndex;
+    // sorted by client for a canonical form.
+    const sessions: SnapshotV1['sessions'] = [...this.#sessions.entries()].sort(([a], [b]) => cmp(a, b));
+    // Keys in canonicalJson's (sorted) order.
+    return (
+      `{"appliedIndex":${JSON.stringify(this.#appliedIndex)},"compactedThrough":${JSON.stringify(this.#compactedThrough)}` +
+      `,"history":[${changes.join(',')}],"historyLimit":${JSON.stringify(this.#historyLimit)},"maxSessions":${JSON.stringify(this.#maxSessions)}` +
+      `,"objects":[${objs.join(',')}],"sessions":${canonicalJson(sessions)},"v":1}`
+    );
   }
 
   /** Replace the state with a snapshot (from snapshot(); '' = empty store). */
