@@ -19,28 +19,22 @@
 // is rejected as invalid. One outstanding request per client is assumed (Raft dissertation §6.3).
 // The session table is bounded (least recently used sessions are evicted, deterministically).
 //
+// Validation: a command is validated in full (envelope and object schema) once, at the edge where
+// the leader's CDB service accepts the request and proposes it (commands.ts parseRequest); what
+// is in the log was validated when it was proposed. apply() only checks the envelope's shape by
+// hand (cheap, and what the store's own bookkeeping relies on: op, key, revisions, session), never
+// an object's schema: a replica's result must not depend on which schema version it runs, and no
+// replica should pay for a check the proposer already made.
+//
 // Watches: every successful mutation appends a Change to a bounded history (default 10 000).
 // `changesSince(rev, filter)` returns the changes with revision > rev matching the filter, or
 // `{compacted: true}` when some change after rev has been dropped — the watcher then re-lists
 // (list() + revision) and resumes from that revision.
-import { z } from 'zod';
-import { OBJECT_TYPES, check, idSchema, objectKey, validateObject } from './schema.ts';
+import { ID_PATTERN, OBJECT_TYPES, SUBTYPES, objectKey } from './schema.ts';
 import type { CdbObject, ObjectDef, ObjectKey, ObjectType } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Commands (plain JSON, carried as the `data` string of a Raft entry)
-
-const revisionField = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const sessionFields = {
-  client: z.string().min(1).max(128).optional(),
-  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-};
-
-/** Command envelope; `object` is validated separately by validateObject for a precise message. */
-export const storeCommandSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('put'), object: z.unknown(), expectRevision: revisionField.optional(), ...sessionFields }),
-  z.strictObject({ op: z.literal('delete'), type: z.enum(OBJECT_TYPES), id: idSchema, expectRevision: revisionField.optional(), ...sessionFields }),
-]);
 
 export type PutCommand = { op: 'put'; object: ObjectDef; expectRevision?: number; client?: string; seq?: number };
 export type DeleteCommand = { op: 'delete'; type: ObjectType; id: string; expectRevision?: number; client?: string; seq?: number };
@@ -114,6 +108,45 @@ interface SnapshotV1 {
   objects: CdbObject[];
   history: Change[];
   sessions: [string, Session][];
+}
+
+const PUT_FIELDS = new Set(['op', 'object', 'expectRevision', 'client', 'seq']);
+const DELETE_FIELDS = new Set(['op', 'type', 'id', 'expectRevision', 'client', 'seq']);
+
+const isRecord = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+const isRevision = (x: unknown, min: number): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
+
+/** What the store needs of a type / subtype / id to key and filter an object; undefined when fine. */
+function keyError(type: unknown, subtype: unknown, id: unknown): string | undefined {
+  if (typeof type !== 'string' || !(OBJECT_TYPES as readonly string[]).includes(type)) return `type must be one of ${OBJECT_TYPES.join(', ')}`;
+  const subs: readonly string[] = SUBTYPES[type as ObjectType];
+  if (subs.length === 0 ? subtype !== undefined : typeof subtype !== 'string' || !subs.includes(subtype)) return `subtype of ${type} must be ${subs.length === 0 ? 'absent' : `one of ${subs.join(', ')}`}`;
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) return 'id must be an object id';
+  return undefined;
+}
+
+/**
+ * The command envelope, checked by hand: op, the fields of that op and nothing else, revisions
+ * and the session. Of a put's object only what keys it (type, subtype, id): its schema was
+ * checked when the command was proposed. Undefined when the envelope is fine.
+ */
+function envelopeError(cmd: unknown): string | undefined {
+  if (!isRecord(cmd)) return 'must be a JSON object';
+  const op = cmd.op;
+  if (op !== 'put' && op !== 'delete') return 'op must be one of put, delete';
+  const fields = op === 'put' ? PUT_FIELDS : DELETE_FIELDS;
+  for (const k in cmd) if (!fields.has(k)) return `unknown field ${JSON.stringify(k)}`;
+  if (cmd.expectRevision !== undefined && !isRevision(cmd.expectRevision, 0)) return 'expectRevision must be an integer >= 0';
+  if (cmd.client !== undefined && (typeof cmd.client !== 'string' || cmd.client.length === 0 || cmd.client.length > 128)) return 'client must be 1-128 characters';
+  if (cmd.seq !== undefined && !isRevision(cmd.seq, 1)) return 'seq must be an integer >= 1';
+  if (op === 'delete') {
+    if (typeof cmd.type !== 'string' || !(OBJECT_TYPES as readonly string[]).includes(cmd.type)) return `type must be one of ${OBJECT_TYPES.join(', ')}`;
+    return typeof cmd.id === 'string' && ID_PATTERN.test(cmd.id) ? undefined : 'id must be an object id';
+  }
+  const o = cmd.object;
+  if (!isRecord(o)) return 'object must be a JSON object';
+  const k = keyError(o.type, o.subtype, o.id);
+  return k === undefined ? undefined : `object ${k}`;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -204,13 +237,13 @@ export class CdbStore {
     return this.applyCommand(index, parsed);
   }
 
-  /** Apply an already-decoded command (validated here) at `index`. */
+  /** Apply an already-decoded command at `index` (its envelope checked here; see Validation above). */
   applyCommand(index: number, cmd: unknown): StoreResult | undefined {
     if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) return undefined;
     this.#appliedIndex = index;
-    const env = check(storeCommandSchema, cmd);
-    if (!env.ok) return { ok: false, code: 'invalid', message: `command: ${env.error}` };
-    const c = env.value;
+    const bad = envelopeError(cmd);
+    if (bad !== undefined) return { ok: false, code: 'invalid', message: `command: ${bad}` };
+    const c = cmd as StoreCommand;
     const client = c.client;
     if (client !== undefined) {
       if (c.seq === undefined) return { ok: false, code: 'invalid', message: 'command: seq is required with client' };
@@ -223,8 +256,7 @@ export class CdbStore {
     }
     let result: StoreResult;
     if (c.op === 'put') {
-      const v = validateObject(c.object);
-      result = v.ok ? this.#put(index, v.value, c.expectRevision) : { ok: false, code: 'invalid', message: v.error };
+      result = this.#put(index, c.object, c.expectRevision);
     } else {
       result = this.#delete(index, c.type, c.id, c.expectRevision);
     }

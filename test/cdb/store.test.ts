@@ -4,6 +4,7 @@ import type { StoreCommand } from '../../actors/cdb/store.ts';
 import type { ObjectDef } from '../../actors/cdb/schema.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
 import { EXAMPLES, node } from './examples.ts';
+import { parseRequest } from '../../actors/cdb/commands.ts';
 
 /** A tiny "Raft host": applies commands at increasing indexes, like committed entries. */
 class Host {
@@ -78,12 +79,30 @@ test('invalid commands are rejected deterministically and change nothing', (t) =
   const h = new Host();
   t.like(h.run('{not json'), { ok: false, code: 'invalid' });
   t.like(h.run(JSON.stringify({ op: 'frobnicate' })), { ok: false, code: 'invalid' });
-  const bad = h.put({ ...EXAMPLES['storage/pool'], spec: { devices: ['a'], redundancy: 'raid5' } } as unknown as ObjectDef);
-  t.deepEqual(bad, { ok: false, code: 'invalid', message: 'storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none' });
+  t.like(h.run(JSON.stringify({ op: 'delete', type: 'node', id: 'n1', extra: 1 })), { ok: false, code: 'invalid', message: 'command: unknown field "extra"' });
+  t.like(h.run(JSON.stringify({ op: 'delete', type: 'gadget', id: 'n1' })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'delete', type: 'node', id: 'N 1' })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: EXAMPLES.node, expectRevision: -1 })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: EXAMPLES.node, client: '', seq: 1 })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: EXAMPLES.node, client: 'c', seq: 0 })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: [] })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES.node, type: 'gadget' } })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES['storage/pool'], subtype: 'vlan-bridge' } })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES.node, subtype: 'pool' } })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES.node, id: '' } })), { ok: false, code: 'invalid' });
   h.put(EXAMPLES['storage/device']);
   t.like(h.put({ ...EXAMPLES['storage/pool'], id: 'n1-sda' } as ObjectDef), { ok: false, code: 'invalid' }, 'subtype cannot change');
   t.is(h.store.size, 1);
   t.is(h.store.changesSince(0).compacted, false);
+});
+
+test('an object\'s schema is checked where the command is proposed, not when it is applied', (t) => {
+  // Replicas apply what the log holds: the leader's CDB service validated it (parseRequest) before
+  // proposing it, so apply() does not run the schema again (and cannot disagree with the proposer).
+  const bad = { ...EXAMPLES['storage/pool'], spec: { devices: ['a'], redundancy: 'raid5' } };
+  t.deepEqual(parseRequest({ op: 'put', object: bad }), { ok: false, error: 'put: storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none' });
+  const h = new Host();
+  t.like(h.put(bad as unknown as ObjectDef), { ok: true }, 'apply trusts the log');
 });
 
 test('entries at or below the applied index are ignored; empty entries advance the revision', (t) => {
