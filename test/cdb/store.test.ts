@@ -311,3 +311,31 @@ test('two replicas applying the same commands end identical', (t) => {
     t.deepEqual(res3, res1.slice(150));
   }
 });
+
+test('canonicalJson: the same text as JSON.stringify with keys sorted at every level', (t) => {
+  const reference = (v: unknown): string =>
+    JSON.stringify(v, (_k, val: unknown) => {
+      if (val !== null && typeof val === 'object' && !Array.isArray(val)) {
+        const o = val as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (const k of Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) out[k] = o[k];
+        return out;
+      }
+      return val;
+    });
+  const rng = new SeededRng(3);
+  const leaf = (): unknown => [null, true, false, 0, -0, 1.5, -7, 1e21, 1e-7, NaN, Infinity, undefined, 'x', '', 'é"\\\n\u2028', '\ud800'][rng.int(0, 15)];
+  const gen = (depth: number): unknown => {
+    if (depth === 0 || rng.int(0, 2) === 0) return leaf();
+    if (rng.int(0, 1) === 0) return Array.from({ length: rng.int(0, 4) }, () => gen(depth - 1));
+    const o: Record<string, unknown> = {};
+    for (let i = rng.int(0, 5); i > 0; i--) o[['b', 'a', 'B', 'ab', 'a b', '10', '2', '', 'é', 'z'][rng.int(0, 9)]] = gen(depth - 1);
+    return o;
+  };
+  for (let i = 0; i < 2000; i++) {
+    const v = gen(4);
+    t.is(canonicalJson(v), reference(v));
+  }
+  const special = [new Date(0), { d: new Date(0) }, { toJSON: () => 'x' }, [undefined, () => 1], { f: () => 1, u: undefined, s: Symbol('s') }, Object.create(null), new Map()];
+  for (const v of special) t.is(canonicalJson(v), reference(v));
+});
