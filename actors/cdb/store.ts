@@ -149,6 +149,9 @@ function envelopeError(cmd: unknown): string | undefined {
   return k === undefined ? undefined : `object ${k}`;
 }
 
+/** Changes per chunk of the history's JSON kept between snapshots. */
+const HISTORY_CHUNK = 256;
+
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** JSON with object keys sorted at every level: equal states give byte-identical strings. */
@@ -249,6 +252,13 @@ export class CdbStore {
   /** history[historyStart..] are the retained changes, in revision order */
   #history: Change[] = [];
   #historyStart = 0;
+  /** Position of #history[0] in the sequence of all changes recorded since the last restore. */
+  #historyBase = 0;
+  /**
+   * The JSON of full chunks of HISTORY_CHUNK consecutive changes (by chunk number: position /
+   * HISTORY_CHUNK), made by a snapshot and reused by the later ones while the chunk is retained.
+   */
+  #chunkJson = new Map<number, string>();
   /** revision of the newest change dropped from the history (0: none dropped) */
   #compactedThrough = 0;
   #sessions = new Map<string, Session>();
@@ -367,6 +377,7 @@ export class CdbStore {
     }
     if (this.#historyStart > 1024 && this.#historyStart * 2 > this.#history.length) {
       this.#history = this.#history.slice(this.#historyStart);
+      this.#historyBase += this.#historyStart;
       this.#historyStart = 0;
     }
   }
@@ -445,18 +456,48 @@ export class CdbStore {
     const objects = this.list();
     const objs = new Array<string>(objects.length);
     for (let i = 0; i < objects.length; i++) objs[i] = canonicalJsonOfFrozen(objects[i]);
-    const h = this.#history;
-    const changes = new Array<string>(h.length - this.#historyStart);
-    for (let i = this.#historyStart; i < h.length; i++) changes[i - this.#historyStart] = canonicalJsonOfFrozen(h[i]);
+    const history = this.#historyJson();
     // insertion order is the LRU order, which affects eviction ties only through lastIndex;
     // sorted by client for a canonical form.
     const sessions: SnapshotV1['sessions'] = [...this.#sessions.entries()].sort(([a], [b]) => cmp(a, b));
     // Keys in canonicalJson's (sorted) order.
     return (
       `{"appliedIndex":${JSON.stringify(this.#appliedIndex)},"compactedThrough":${JSON.stringify(this.#compactedThrough)}` +
-      `,"history":[${changes.join(',')}],"historyLimit":${JSON.stringify(this.#historyLimit)},"maxSessions":${JSON.stringify(this.#maxSessions)}` +
+      `,"history":[${history}],"historyLimit":${JSON.stringify(this.#historyLimit)},"maxSessions":${JSON.stringify(this.#maxSessions)}` +
       `,"objects":[${objs.join(',')}],"sessions":${canonicalJson(sessions)},"v":1}`
     );
+  }
+
+  /**
+   * The retained history as comma-separated JSON: full chunks come from #chunkJson (made once),
+   * only the partial chunks at either end are joined anew. The pieces are concatenated, not
+   * copied, until the string is read.
+   */
+  #historyJson(): string {
+    const h = this.#history;
+    const base = this.#historyBase;
+    const start = base + this.#historyStart;
+    const end = base + h.length;
+    const firstChunk = Math.floor(start / HISTORY_CHUNK);
+    for (const k of this.#chunkJson.keys()) if (k < firstChunk) this.#chunkJson.delete(k);
+    const join = (from: number, to: number): string => {
+      const parts = new Array<string>(to - from);
+      for (let p = from; p < to; p++) parts[p - from] = canonicalJsonOfFrozen(h[p - base]);
+      return parts.join(',');
+    };
+    let out = '';
+    for (let p = start; p < end; ) {
+      const k = Math.floor(p / HISTORY_CHUNK);
+      const chunkEnd = (k + 1) * HISTORY_CHUNK;
+      let piece: string;
+      if (p === k * HISTORY_CHUNK && chunkEnd <= end) {
+        piece = this.#chunkJson.get(k) ?? join(p, chunkEnd);
+        this.#chunkJson.set(k, piece);
+      } else piece = join(p, Math.min(chunkEnd, end));
+      out = p === start ? piece : out + ',' + piece;
+      p = Math.min(chunkEnd, end);
+    }
+    return out;
   }
 
   /** Replace the state with a snapshot (from snapshot(); '' = empty store). */
@@ -465,6 +506,8 @@ export class CdbStore {
       this.#objects = new Map();
       this.#history = [];
       this.#historyStart = 0;
+      this.#historyBase = 0;
+      this.#chunkJson = new Map();
       this.#compactedThrough = 0;
       this.#sessions = new Map();
       this.#appliedIndex = 0;
@@ -486,6 +529,8 @@ export class CdbStore {
       return deepFreeze(ch);
     });
     this.#historyStart = 0;
+    this.#historyBase = 0;
+    this.#chunkJson = new Map();
     this.#sessions = new Map(o.sessions.map(([c, sess]) => [c, { ...sess }]));
   }
 }
