@@ -19,9 +19,10 @@
 // is rejected as invalid. One outstanding request per client is assumed (Raft dissertation §6.3).
 // The session table is bounded (least recently used sessions are evicted, deterministically).
 //
-// Validation: a command is validated in full (envelope and object schema) once, at the edge where
-// the leader's CDB service accepts the request and proposes it (commands.ts parseRequest); what
-// is in the log was validated when it was proposed. apply() only checks the envelope's shape by
+// Validation: a command is validated in full (envelope and object schema) once, at the edge: the
+// CDB service of the node that takes the request checks it (commands.ts parseRequest) before it
+// proposes it (a follower's Raft group forwards the checked command to the leader); what is in
+// the log was validated when it was proposed. apply() only checks the envelope's shape by
 // hand (cheap, and what the store's own bookkeeping relies on: op, key, revisions, session), never
 // an object's schema: a replica's result must not depend on which schema version it runs, and no
 // replica should pay for a check the proposer already made.
