@@ -1,4 +1,6 @@
 import test from 'ava';
+import { SeededRng } from '../../runtime/env/random.ts';
+import { check } from '../../actors/cdb/schema.ts';
 import { MetaTable, defaultAggregateRule, metaPublicationSchema, parseMetaPublication } from '../../actors/cdb/meta.ts';
 import type { Meta } from '../../actors/cdb/schema.ts';
 
@@ -183,4 +185,45 @@ test('garbage publications are rejected by the schema with a named field', (t) =
   }
   t.deepEqual(b.keys(), []);
   t.like(a.receive(good, 0), { ok: false }, 'own publication echoed back is refused');
+});
+
+test('parseMetaPublication accepts exactly what the schema accepts, and copies it as the schema does', (t) => {
+  // The hand-written check in front of the schema must never accept what the schema refuses, and
+  // its copy must be the schema's output (same fields, same order, no shared objects).
+  const rng = new SeededRng(9);
+  const a = new MetaTable({ self: 'a' });
+  for (let i = 0; i < 6; i++) a.report('a', `service/s${i}`, { meta: meta('a', 'up', i, 'cdb'), stats: { cpu: i, 'mem.used': 2.5 } }, i);
+  a.report('a', 'node/a', { stats: { load: 1 } }, 7);
+  a.retract('a', 'service/s5', 8);
+  const base = [a.publication(10), a.publication(10, 3)].map((p) => JSON.parse(JSON.stringify(p)) as Record<string, unknown>);
+  const mutate = (x: unknown, depth: number): unknown => {
+    if (x === null || typeof x !== 'object') return x;
+    const copy: Record<string, unknown> | unknown[] = Array.isArray(x) ? [...(x as unknown[])] : { ...(x as Record<string, unknown>) };
+    const keys = Object.keys(copy);
+    if (keys.length === 0) return copy;
+    const k = keys[rng.int(0, keys.length - 1)];
+    const bad: unknown[] = [undefined, null, -1, 0, 1, 1.5, 2 ** 60, NaN, Infinity, '', 'a', 'A!', 'node/a', 'full', 'delta', true, {}, [], 'up', 'b', 9, 10, 11];
+    const r = rng.int(0, 9);
+    const c = copy as Record<string, unknown>;
+    if (r < 4 || depth === 0) c[k] = bad[rng.int(0, bad.length - 1)];
+    else if (r === 4) delete c[k];
+    else if (r === 5 && !Array.isArray(copy)) c[['extra', '__x', 'stats', 'meta', 'retracted'][rng.int(0, 4)]] = bad[rng.int(0, bad.length - 1)];
+    else c[k] = mutate(c[k], depth - 1);
+    return copy;
+  };
+  let accepted = 0;
+  for (let i = 0; i < 3000; i++) {
+    const x = i < 2 ? base[i] : mutate(base[i % 2], 4);
+    const got = parseMetaPublication(x);
+    const want = check(metaPublicationSchema, x);
+    t.is(got.ok, want.ok, JSON.stringify(x));
+    if (got.ok && want.ok) {
+      accepted++;
+      t.is(JSON.stringify(got.value), JSON.stringify(want.value));
+      t.deepEqual(got.value, want.value);
+      t.not(got.value, x);
+      if (got.value.entries.length > 0) t.not(got.value.entries[0], (x as { entries: unknown[] }).entries[0]);
+    }
+  }
+  t.true(accepted > 100, `${accepted} accepted`);
 });
