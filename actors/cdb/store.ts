@@ -196,22 +196,43 @@ function plainJson(v: unknown): string | undefined | typeof NOT_PLAIN {
       if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
       const o = v as Record<string, unknown>;
       if (typeof o.toJSON === 'function') return NOT_PLAIN;
-      const keys = Object.keys(o).sort(cmp);
+      const keys = Object.keys(o);
+      // Insertion sort: objects have few keys, and this beats sort() with a comparator.
+      for (let i = 1; i < keys.length; i++) {
+        const k = keys[i];
+        let j = i - 1;
+        while (j >= 0 && keys[j] > k) {
+          keys[j + 1] = keys[j];
+          j--;
+        }
+        keys[j + 1] = k;
+      }
       let out = '{';
-      let first = true;
-      for (const k of keys) {
-        if (INDEX_LIKE.test(k)) return NOT_PLAIN;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        const c = k.charCodeAt(0);
+        if (c >= 48 && c <= 57 && INDEX_LIKE.test(k)) return NOT_PLAIN;
         const x = plainJson(o[k]);
         if (x === NOT_PLAIN) return NOT_PLAIN;
         if (x === undefined) continue;
-        out += (first ? '' : ',') + JSON.stringify(k) + ':' + x;
-        first = false;
+        out += (out.length === 1 ? '' : ',') + keyJson(k) + x;
       }
       return out + '}';
     }
     default:
       return NOT_PLAIN;
   }
+}
+
+/** `"key":` for object keys seen before (the store's keys repeat endlessly); bounded. */
+const keyJsonCache = new Map<string, string>();
+function keyJson(k: string): string {
+  let j = keyJsonCache.get(k);
+  if (j === undefined) {
+    j = JSON.stringify(k) + ':';
+    if (keyJsonCache.size < 4096) keyJsonCache.set(k, j);
+  }
+  return j;
 }
 
 function replacerJson(v: unknown): string {
