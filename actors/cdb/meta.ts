@@ -56,6 +56,17 @@ export function defaultAggregateRule(stat: string): AggregateRule {
   return 'max';
 }
 
+const defaultRules = new Map<string, AggregateRule>();
+/** defaultAggregateRule, remembered per stat name (bounded): views ask for it constantly. */
+function cachedDefaultRule(stat: string): AggregateRule {
+  let r = defaultRules.get(stat);
+  if (r === undefined) {
+    r = defaultAggregateRule(stat);
+    if (defaultRules.size < 10_000) defaultRules.set(stat, r);
+  }
+  return r;
+}
+
 export interface Contribution {
   node: string;
   key: ObjectKey;
@@ -374,7 +385,13 @@ export class MetaTable {
   /** Keys that have at least one (non-retracted) contribution, sorted. */
   keys(): ObjectKey[] {
     const out: ObjectKey[] = [];
-    for (const [k, m] of this.#byKey) if ([...m.values()].some((c) => !c.retracted)) out.push(k);
+    for (const [k, m] of this.#byKey) {
+      for (const c of m.values()) {
+        if (c.retracted) continue;
+        out.push(k);
+        break;
+      }
+    }
     return out.sort(cmp);
   }
 
@@ -385,55 +402,69 @@ export class MetaTable {
   }
 
   ruleFor(stat: string): AggregateRule {
-    return this.#aggregate[stat] ?? defaultAggregateRule(stat);
+    return this.#aggregate[stat] ?? cachedDefaultRule(stat);
   }
 
-  /** The merged view of one object at local time `now` (see the header for the rules). */
+  /**
+   * The merged view of one object at local time `now` (see the header for the rules). Every node
+   * computes the views of all keys several times a second (for its meta watchers): written as
+   * plain loops, building each object in its final field order.
+   */
   view(key: ObjectKey, now: number): ObjectView {
     const m = this.#byKey.get(key);
-    const contribs = m ? [...m.values()].filter((c) => !c.retracted).sort((a, b) => cmp(a.node, b.node)) : [];
-    const nodes: NodeContributionView[] = contribs.map((c) => ({
-      node: c.node,
-      seq: c.seq,
-      at: c.at,
-      localAt: c.localAt,
-      age: now - c.localAt,
-      stale: now - c.localAt > this.staleAfterMs,
-      ...(c.meta ? { meta: c.meta } : {}),
-      ...(c.stats ? { stats: c.stats } : {}),
-    }));
-    const fresh = nodes.filter((n) => !n.stale);
-    let best: NodeContributionView | undefined;
-    for (const n of fresh) {
-      if (!n.meta) continue;
-      if (!best || n.localAt > best.localAt || (n.localAt === best.localAt && n.meta.updatedAt > best.meta!.updatedAt)) best = n;
+    const nodes: NodeContributionView[] = [];
+    if (m) {
+      for (const c of m.values()) {
+        if (c.retracted) continue;
+        const n: NodeContributionView = { node: c.node, seq: c.seq, at: c.at, localAt: c.localAt, age: now - c.localAt, stale: now - c.localAt > this.staleAfterMs };
+        if (c.meta) n.meta = c.meta;
+        if (c.stats) n.stats = c.stats;
+        nodes.push(n);
+      }
+      if (nodes.length > 1) nodes.sort((a, b) => cmp(a.node, b.node));
     }
+    let best: NodeContributionView | undefined;
+    let fresh = 0;
+    let lastSeen: number | undefined;
     const acc = new Map<string, number[]>();
-    for (const n of fresh) {
-      if (!n.stats) continue;
-      for (const [k, v] of Object.entries(n.stats)) {
+    for (const n of nodes) {
+      lastSeen = lastSeen === undefined ? n.localAt : Math.max(lastSeen, n.localAt);
+      if (n.stale) continue;
+      fresh++;
+      if (n.meta && (!best || n.localAt > best.localAt || (n.localAt === best.localAt && n.meta.updatedAt > best.meta!.updatedAt))) best = n;
+      const st = n.stats;
+      if (!st) continue;
+      for (const k in st) {
         const xs = acc.get(k);
-        if (xs) xs.push(v);
-        else acc.set(k, [v]);
+        if (xs) xs.push(st[k]);
+        else acc.set(k, [st[k]]);
       }
     }
     const stats: Stats = {};
-    for (const k of [...acc.keys()].sort(cmp)) {
+    const statKeys = [...acc.keys()];
+    if (statKeys.length > 1) statKeys.sort(cmp);
+    for (const k of statKeys) {
       const xs = acc.get(k)!;
       const rule = this.ruleFor(k);
-      stats[k] =
-        rule === 'sum' ? xs.reduce((a, b) => a + b, 0) : rule === 'max' ? Math.max(...xs) : rule === 'min' ? Math.min(...xs) : xs.reduce((a, b) => a + b, 0) / xs.length;
+      if (rule === 'max') stats[k] = Math.max(...xs);
+      else if (rule === 'min') stats[k] = Math.min(...xs);
+      else {
+        let sum = 0;
+        for (const x of xs) sum += x;
+        stats[k] = rule === 'sum' ? sum : sum / xs.length;
+      }
     }
-    const lastSeen = nodes.length ? Math.max(...nodes.map((n) => n.localAt)) : undefined;
-    return {
-      key,
-      ...(best ? { meta: best.meta, metaFrom: best.node } : {}),
-      state: best?.meta?.state ?? 'unknown',
-      stale: fresh.length === 0,
-      ...(lastSeen !== undefined ? { lastSeen } : {}),
-      stats,
-      nodes,
-    };
+    const v = { key } as ObjectView;
+    if (best) {
+      v.meta = best.meta;
+      v.metaFrom = best.node;
+    }
+    v.state = best?.meta?.state ?? 'unknown';
+    v.stale = fresh === 0;
+    if (lastSeen !== undefined) v.lastSeen = lastSeen;
+    v.stats = stats;
+    v.nodes = nodes;
+    return v;
   }
 
   /** Views of every key with contributions, sorted by key. */
