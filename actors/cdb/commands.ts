@@ -11,7 +11,7 @@
 // put / delete may carry (client, seq) for exactly-once retries (see store.ts). Every request may
 // carry a `requestId` the server echoes in its response.
 import { z } from 'zod';
-import { OBJECT_TYPES, SUBTYPES, check, idSchema, validateObject } from './schema.ts';
+import { ID_PATTERN, OBJECT_TYPES, SUBTYPES, check, idSchema, validateObject } from './schema.ts';
 import type { CdbObject, ObjectDef, Validation } from './schema.ts';
 import type { ChangesResult, ObjectFilter, StoreCommand, StoreResult } from './store.ts';
 import type { ObjectView } from './meta.ts';
@@ -88,8 +88,60 @@ export type WatchRequest = z.output<typeof watchRequestSchema>;
 export type MetaRequest = z.output<typeof metaRequestSchema>;
 export type CdbRequest = GetRequest | PutRequest | DeleteRequest | LsRequest | WatchRequest | MetaRequest;
 
-/** Validate a client request; the error is one line naming the field. */
+/**
+ * Validate a client request; the error is one line naming the field. The common requests (get,
+ * put, delete) take a hand-written check of their envelope first, which accepts well-formed
+ * ones and copies them as the schema would (same fields, same order); anything it does not
+ * accept goes through the schemas (parseRequestBySchema), which have the last word. A put's
+ * object is always checked by its schema (validateObject).
+ */
 export function parseRequest(x: unknown): Validation<CdbRequest> {
+  const env = wellFormedEnvelope(x);
+  if (env === undefined) return parseRequestBySchema(x);
+  if (env.op !== 'put') return { ok: true, value: env as CdbRequest };
+  const v = validateObject(env.object);
+  if (!v.ok) return { ok: false, error: `put: ${v.error}` };
+  env.object = v.value;
+  return { ok: true, value: env as CdbRequest };
+}
+
+const CONSISTENCY: readonly unknown[] = ['linearizable', 'stale'];
+const ENVELOPE_FIELDS: Record<string, readonly string[]> = {
+  get: ['op', 'type', 'id', 'consistency', 'requestId'],
+  put: ['op', 'object', 'expectRevision', 'client', 'seq', 'requestId'],
+  delete: ['op', 'type', 'id', 'expectRevision', 'client', 'seq', 'requestId'],
+};
+const isText = (x: unknown): x is string => typeof x === 'string' && x.length >= 1 && x.length <= 128;
+const isInt = (x: unknown, min: number): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
+
+/** A copy of a get/put/delete request whose envelope certainly passes its schema, else undefined. */
+function wellFormedEnvelope(x: unknown): Record<string, unknown> | undefined {
+  if (x === null || typeof x !== 'object' || Array.isArray(x) || Object.getPrototypeOf(x) !== Object.prototype) return undefined;
+  const r = x as Record<string, unknown>;
+  const op = r.op;
+  if (op !== 'get' && op !== 'put' && op !== 'delete') return undefined;
+  const fields = ENVELOPE_FIELDS[op];
+  for (const k in r) if (!fields.includes(k) || r[k] === undefined) return undefined;
+  if (r.requestId !== undefined && !isText(r.requestId)) return undefined;
+  if (op === 'get' || op === 'delete') {
+    if (typeof r.type !== 'string' || !(OBJECT_TYPES as readonly string[]).includes(r.type) || typeof r.id !== 'string' || !ID_PATTERN.test(r.id)) return undefined;
+  }
+  if (op === 'get') {
+    if (r.consistency !== undefined && !CONSISTENCY.includes(r.consistency)) return undefined;
+  } else {
+    if (op === 'put' && r.object === undefined) return undefined;
+    if (r.expectRevision !== undefined && !isInt(r.expectRevision, 0)) return undefined;
+    if ((r.client === undefined) !== (r.seq === undefined)) return undefined;
+    if (r.client !== undefined && (!isText(r.client) || !isInt(r.seq, 1))) return undefined;
+  }
+  // The schema's output: its fields in its order.
+  const out: Record<string, unknown> = {};
+  for (const k of fields) if (r[k] !== undefined) out[k] = r[k];
+  return out;
+}
+
+/** parseRequest by the schemas alone (the reference the fast path is tested against). */
+export function parseRequestBySchema(x: unknown): Validation<CdbRequest> {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) return { ok: false, error: 'request must be a JSON object' };
   const op = (x as { op?: unknown }).op;
   // put: the envelope here, the object below (validateObject once: it is most of the cost)
