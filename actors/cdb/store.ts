@@ -264,7 +264,12 @@ function canonicalJsonOfFrozen(v: object): string {
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) deepFreeze(v[i]);
+    } else {
+      const o = v as Record<string, unknown>;
+      for (const k in o) if (Object.hasOwn(o, k)) deepFreeze(o[k]);
+    }
   }
   return v;
 }
@@ -324,11 +329,16 @@ export class CdbStore {
       this.#appliedIndex = index;
       return { ok: false, code: 'invalid', message: 'command is not valid JSON' };
     }
-    return this.applyCommand(index, parsed);
+    return this.#applyCommand(index, parsed, true);
   }
 
   /** Apply an already-decoded command at `index` (its envelope checked here; see Validation above). */
   applyCommand(index: number, cmd: unknown): StoreResult | undefined {
+    return this.#applyCommand(index, cmd, false);
+  }
+
+  /** `owned`: the command was parsed here, so a put's object can become the stored object as is. */
+  #applyCommand(index: number, cmd: unknown, owned: boolean): StoreResult | undefined {
     if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) return undefined;
     this.#appliedIndex = index;
     const bad = envelopeError(cmd);
@@ -346,7 +356,7 @@ export class CdbStore {
     }
     let result: StoreResult;
     if (c.op === 'put') {
-      result = this.#put(index, c.object, c.expectRevision);
+      result = this.#put(index, c.object, c.expectRevision, owned);
     } else {
       result = this.#delete(index, c.type, c.id, c.expectRevision);
     }
@@ -354,7 +364,7 @@ export class CdbStore {
     return result;
   }
 
-  #put(index: number, def: ObjectDef, expect: number | undefined): StoreResult {
+  #put(index: number, def: ObjectDef, expect: number | undefined, owned: boolean): StoreResult {
     const key = objectKey(def.type, def.id);
     const cur = this.#objects.get(key);
     const actual = cur?.revision ?? 0;
@@ -369,10 +379,29 @@ export class CdbStore {
     if (cur && cur.subtype !== def.subtype) {
       return { ok: false, code: 'invalid', message: `${key} is a ${cur.type}/${cur.subtype}; the subtype cannot change (delete it first)` };
     }
-    const { revision: _r, createdRevision: _c, ...rest } = def;
-    const obj = deepFreeze({ ...rest, revision: index, createdRevision: cur ? cur.createdRevision : index } as CdbObject);
+    const createdRevision = cur ? cur.createdRevision : index;
+    let obj: CdbObject;
+    if (owned && !Object.hasOwn(def, 'revision') && !Object.hasOwn(def, 'createdRevision')) {
+      // Parsed from the entry by apply(): nobody else holds it, and the fields go last as below.
+      const o = def as CdbObject;
+      o.revision = index;
+      o.createdRevision = createdRevision;
+      obj = deepFreeze(o);
+    } else {
+      const { revision: _r, createdRevision: _c, ...rest } = def;
+      obj = deepFreeze({ ...rest, revision: index, createdRevision } as CdbObject);
+    }
     this.#objects.set(key, obj);
-    this.#record(Object.freeze({ revision: index, op: 'put', key, type: obj.type, ...(obj.subtype !== undefined ? { subtype: obj.subtype } : {}), id: obj.id, created: !cur, object: obj }));
+    const type = obj.type;
+    const id = obj.id;
+    const created = !cur;
+    this.#record(
+      Object.freeze(
+        obj.subtype !== undefined
+          ? { revision: index, op: 'put' as const, key, type, subtype: obj.subtype, id, created, object: obj }
+          : { revision: index, op: 'put' as const, key, type, id, created, object: obj },
+      ),
+    );
     return { ok: true, revision: index };
   }
 
