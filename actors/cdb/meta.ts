@@ -516,7 +516,7 @@ export class MetaTable {
     let removed = 0;
     if (pub.incarnation > o.incarnation) {
       // the origin restarted: its old contributions and sequence numbers are void
-      for (const [key, m] of [...this.#byKey]) {
+      for (const [key, m] of this.#byKey) {
         if (m.has(pub.from)) {
           this.#delete(key, pub.from);
           removed++;
@@ -556,7 +556,7 @@ export class MetaTable {
     }
     let need: number | undefined;
     if (pub.kind === 'full') {
-      for (const [key, m] of [...this.#byKey]) {
+      for (const [key, m] of this.#byKey) {
         const c = m.get(pub.from);
         if (c && !listed.has(key) && c.seq <= pub.seq) {
           this.#delete(key, pub.from);
@@ -572,11 +572,14 @@ export class MetaTable {
     return { ok: true, applied, ignored, stale, removed, ...(need !== undefined ? { need } : {}) };
   }
 
+  // (The loops that delete while they iterate a Map need no copy of it: a Map iterator skips
+  // entries deleted before it reaches them, and these loops only delete the current one.)
+
   /** Drop contributions and tombstones older than dropAfterMs. Returns how many were dropped. */
   prune(now: number): number {
     let n = 0;
-    for (const [key, m] of [...this.#byKey]) {
-      for (const c of [...m.values()]) {
+    for (const [key, m] of this.#byKey) {
+      for (const c of m.values()) {
         if (now - c.localAt > this.dropAfterMs) {
           if (c.node === this.self) {
             const o = this.#origin(this.self);
