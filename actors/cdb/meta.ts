@@ -299,6 +299,8 @@ export class MetaTable {
   #aggregate: Record<string, AggregateRule>;
   /** key → node → contribution */
   #byKey = new Map<ObjectKey, Map<string, Contribution>>();
+  /** key → #version at the last change of its contributions */
+  #keyVersion = new Map<ObjectKey, number>();
   #origins = new Map<string, Origin>();
   /** bumps on every change (local report, merge, prune) — for "something changed" checks */
   #version = 0;
@@ -371,15 +373,32 @@ export class MetaTable {
       this.#byKey.set(c.key, m);
     }
     m.set(c.node, c);
-    this.#version++;
+    this.#keyVersion.set(c.key, ++this.#version);
   }
 
   #delete(key: ObjectKey, node: string): void {
     const m = this.#byKey.get(key);
     if (!m) return;
     m.delete(node);
-    if (m.size === 0) this.#byKey.delete(key);
+    if (m.size === 0) {
+      this.#byKey.delete(key);
+      this.#keyVersion.delete(key);
+    } else this.#keyVersion.set(key, this.#version + 1);
     this.#version++;
+  }
+
+  /**
+   * A number that is the same at two instants only if view(key, now) is the same at both except
+   * for ages (what a meta watcher's push compares): the key's last change (#version when its
+   * contributions last changed) and how many of them are stale. Staleness is a threshold on
+   * localAt, so with the same contributions the count decides which ones are stale.
+   */
+  viewStamp(key: ObjectKey, now: number): number {
+    const m = this.#byKey.get(key);
+    if (!m) return 0;
+    let stale = 0;
+    for (const c of m.values()) if (!c.retracted && now - c.localAt > this.staleAfterMs) stale++;
+    return (this.#keyVersion.get(key) ?? 0) * 65_536 + Math.min(stale, 65_535);
   }
 
   /** Keys that have at least one (non-retracted) contribution, sorted. */

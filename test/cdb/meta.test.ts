@@ -227,3 +227,43 @@ test('parseMetaPublication accepts exactly what the schema accepts, and copies i
   }
   t.true(accepted > 100, `${accepted} accepted`);
 });
+
+test('viewStamp: the same stamp means the same view but for ages', (t) => {
+  // The CDB service pushes a view to meta watchers only when its signature changed, and skips
+  // building the views whose stamp did not change: a stamp must never repeat for a different view.
+  const rng = new SeededRng(12);
+  const me = new MetaTable({ self: 'a', staleAfterMs: 300 });
+  const peers = ['b', 'c'].map((n) => new MetaTable({ self: n, staleAfterMs: 300 }));
+  const keys = ['node/a', 'node/b', 'service/x'];
+  const seen = new Map<string, string>();
+  const sansAges = (now: number, key: string): string => {
+    const v = me.view(key, now);
+    return JSON.stringify({ ...v, lastSeen: undefined, nodes: v.nodes.map((n) => ({ ...n, age: undefined })) });
+  };
+  let now = 0;
+  let checked = 0;
+  for (let i = 0; i < 3000; i++) {
+    now += rng.int(0, 3) === 0 ? -rng.int(0, 200) : rng.int(0, 150); // clocks may step back
+    now = Math.max(0, now);
+    const r = rng.int(0, 9);
+    const key = keys[rng.int(0, keys.length - 1)];
+    if (r < 3) me.report('a', key, { meta: meta('a', ['up', 'down'][rng.int(0, 1)], now), stats: { cpu: rng.int(0, 3) } }, now);
+    else if (r < 7) {
+      const p = peers[rng.int(0, 1)];
+      if (rng.int(0, 5) === 0) p.retract(p.self, key, now);
+      else p.report(p.self, key, { meta: meta(p.self, 'up', now), stats: { cpu: rng.int(0, 3), rxPackets: 1 } }, now);
+      me.merge(JSON.parse(JSON.stringify(p.publication(now))), now + rng.int(0, 50));
+    } else if (r === 7) me.prune(now);
+    else if (r === 8) me.retract('a', key, now);
+    for (const k of me.keys()) {
+      const stamp = `${k}@${me.viewStamp(k, now)}`;
+      const v = sansAges(now, k);
+      const before = seen.get(stamp);
+      if (before !== undefined) {
+        checked++;
+        t.is(v, before, stamp);
+      } else seen.set(stamp, v);
+    }
+  }
+  t.true(checked > 1000, `${checked} repeated stamps checked`);
+});
