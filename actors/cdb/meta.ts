@@ -45,7 +45,7 @@
 //            nodes report the same gauge, and conservative for thresholds;
 //      overridable per name (options.aggregate), also with 'min' and 'avg'.
 import { z } from 'zod';
-import { check, idSchema, metaSchema, objectKeySchema, statsSchema } from './schema.ts';
+import { ID_PATTERN, OBJECT_KEY_PATTERN, STAT_NAME_PATTERN, check, idSchema, metaSchema, objectKeySchema, statsSchema } from './schema.ts';
 import type { Meta, ObjectKey, Stats, Validation } from './schema.ts';
 
 export type AggregateRule = 'sum' | 'max' | 'min' | 'avg';
@@ -54,6 +54,17 @@ export type AggregateRule = 'sum' | 'max' | 'min' | 'avg';
 export function defaultAggregateRule(stat: string): AggregateRule {
   if (/^(rx|tx)[A-Z_.]/.test(stat) || /(Packets|Errors|Drops|Count|Ops)$/.test(stat)) return 'sum';
   return 'max';
+}
+
+const defaultRules = new Map<string, AggregateRule>();
+/** defaultAggregateRule, remembered per stat name (bounded): views ask for it constantly. */
+function cachedDefaultRule(stat: string): AggregateRule {
+  let r = defaultRules.get(stat);
+  if (r === undefined) {
+    r = defaultAggregateRule(stat);
+    if (defaultRules.size < 10_000) defaultRules.set(stat, r);
+  }
+  return r;
 }
 
 export interface Contribution {
@@ -145,10 +156,98 @@ export const metaPublicationSchema = z
 export type MetaEntry = z.output<typeof metaEntrySchema>;
 export type MetaPublication = z.output<typeof metaPublicationSchema>;
 
-/** Validate a received publication (one-line error naming the field). */
+/**
+ * Validate a received publication (one-line error naming the field). Every node gets one from
+ * each peer several times a second, so a hand-written check accepts the well-formed ones and
+ * copies them as the schema would (same fields, same order); anything it does not accept at once
+ * goes through the schema, which has the last word (and names what is wrong).
+ */
 export function parseMetaPublication(x: unknown): Validation<MetaPublication> {
+  const fast = wellFormedPublication(x);
+  if (fast !== undefined) return { ok: true, value: fast };
   const r = check(metaPublicationSchema, x);
   return r.ok ? r : { ok: false, error: `meta publication: ${r.error}` };
+}
+
+const ID_RE = ID_PATTERN;
+const KEY_RE = OBJECT_KEY_PATTERN;
+const STATE_RE = /^[a-z][a-z0-9-]{0,31}$/;
+const SERVICE_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const STAT_RE = STAT_NAME_PATTERN;
+const PUB_FIELDS = new Set(['v', 'from', 'incarnation', 'sentAt', 'kind', 'sinceSeq', 'seq', 'entries']);
+
+const isPlain = (x: unknown): x is Record<string, unknown> => {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) return false;
+  const p = Object.getPrototypeOf(x) as unknown;
+  return p === Object.prototype || p === null;
+};
+const isCount = (x: unknown, min: number): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
+
+/** Only these fields, each present with a value (an explicit undefined is left to the schema). */
+function onlyFields(o: Record<string, unknown>, allowed: readonly string[] | Set<string>, required: number): boolean {
+  let n = 0;
+  for (const k in o) {
+    if (!(allowed instanceof Set ? allowed.has(k) : allowed.includes(k)) || o[k] === undefined) return false;
+    n++;
+  }
+  return n >= required;
+}
+
+function wellFormedMeta(m: unknown, from: string): Meta | undefined {
+  if (!isPlain(m) || !onlyFields(m, ['state', 'updatedBy', 'updatedAt'], 3)) return undefined;
+  const by = m.updatedBy;
+  if (!isPlain(by) || !onlyFields(by, ['node', 'service'], 2)) return undefined;
+  if (typeof m.state !== 'string' || !STATE_RE.test(m.state) || !isCount(m.updatedAt, 0)) return undefined;
+  if (typeof by.node !== 'string' || !ID_RE.test(by.node) || by.node !== from || typeof by.service !== 'string' || !SERVICE_RE.test(by.service)) return undefined;
+  return { state: m.state, updatedBy: { node: by.node, service: by.service }, updatedAt: m.updatedAt };
+}
+
+function wellFormedStats(s: unknown): Stats | undefined {
+  if (!isPlain(s)) return undefined;
+  const out: Stats = {};
+  let n = 0;
+  for (const k in s) {
+    const v = s[k];
+    if (!STAT_RE.test(k) || typeof v !== 'number' || !Number.isFinite(v) || ++n > 256) return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** A copy of a publication that certainly passes metaPublicationSchema, else undefined. */
+function wellFormedPublication(x: unknown): MetaPublication | undefined {
+  if (!isPlain(x) || !onlyFields(x, PUB_FIELDS, PUB_FIELDS.size)) return undefined;
+  const { from, incarnation, sentAt, kind, sinceSeq, seq, entries } = x;
+  if (x.v !== 1 || typeof from !== 'string' || !ID_RE.test(from) || !isCount(incarnation, 0) || !isCount(sentAt, 0)) return undefined;
+  if ((kind !== 'delta' && kind !== 'full') || !isCount(sinceSeq, 0) || !isCount(seq, 0) || sinceSeq > seq || (kind === 'full' && sinceSeq !== 0)) return undefined;
+  if (!Array.isArray(entries) || Object.getPrototypeOf(entries) !== Array.prototype || entries.length > 100_000) return undefined;
+  const out: MetaEntry[] = new Array<MetaEntry>(entries.length);
+  const keys = new Set<string>();
+  for (let i = 0; i < entries.length; i++) {
+    const e: unknown = entries[i];
+    if (!isPlain(e) || !onlyFields(e, ['key', 'seq', 'at', 'meta', 'stats', 'retracted'], 3)) return undefined;
+    const key = e.key;
+    if (typeof key !== 'string' || !KEY_RE.test(key) || keys.has(key)) return undefined;
+    keys.add(key);
+    if (!isCount(e.seq, 1) || e.seq <= sinceSeq || e.seq > seq || !isCount(e.at, 0) || e.at > sentAt) return undefined;
+    const entry: MetaEntry = { key, seq: e.seq, at: e.at };
+    if (e.meta !== undefined) {
+      const m = wellFormedMeta(e.meta, from);
+      if (m === undefined) return undefined;
+      entry.meta = m;
+    }
+    if (e.stats !== undefined) {
+      const st = wellFormedStats(e.stats);
+      if (st === undefined) return undefined;
+      entry.stats = st;
+    }
+    if (e.retracted !== undefined) {
+      if (e.retracted !== true || entry.meta !== undefined || entry.stats !== undefined) return undefined;
+      entry.retracted = true;
+    }
+    out[i] = entry;
+  }
+  return { v: 1, from, incarnation, sentAt, kind, sinceSeq, seq, entries: out };
 }
 
 export type ReceiveResult =
@@ -200,6 +299,8 @@ export class MetaTable {
   #aggregate: Record<string, AggregateRule>;
   /** key → node → contribution */
   #byKey = new Map<ObjectKey, Map<string, Contribution>>();
+  /** key → #version at the last change of its contributions */
+  #keyVersion = new Map<ObjectKey, number>();
   #origins = new Map<string, Origin>();
   /** bumps on every change (local report, merge, prune) — for "something changed" checks */
   #version = 0;
@@ -272,21 +373,44 @@ export class MetaTable {
       this.#byKey.set(c.key, m);
     }
     m.set(c.node, c);
-    this.#version++;
+    this.#keyVersion.set(c.key, ++this.#version);
   }
 
   #delete(key: ObjectKey, node: string): void {
     const m = this.#byKey.get(key);
     if (!m) return;
     m.delete(node);
-    if (m.size === 0) this.#byKey.delete(key);
+    if (m.size === 0) {
+      this.#byKey.delete(key);
+      this.#keyVersion.delete(key);
+    } else this.#keyVersion.set(key, this.#version + 1);
     this.#version++;
+  }
+
+  /**
+   * A number that is the same at two instants only if view(key, now) is the same at both except
+   * for ages (what a meta watcher's push compares): the key's last change (#version when its
+   * contributions last changed) and how many of them are stale. Staleness is a threshold on
+   * localAt, so with the same contributions the count decides which ones are stale.
+   */
+  viewStamp(key: ObjectKey, now: number): number {
+    const m = this.#byKey.get(key);
+    if (!m) return 0;
+    let stale = 0;
+    for (const c of m.values()) if (!c.retracted && now - c.localAt > this.staleAfterMs) stale++;
+    return (this.#keyVersion.get(key) ?? 0) * 65_536 + Math.min(stale, 65_535);
   }
 
   /** Keys that have at least one (non-retracted) contribution, sorted. */
   keys(): ObjectKey[] {
     const out: ObjectKey[] = [];
-    for (const [k, m] of this.#byKey) if ([...m.values()].some((c) => !c.retracted)) out.push(k);
+    for (const [k, m] of this.#byKey) {
+      for (const c of m.values()) {
+        if (c.retracted) continue;
+        out.push(k);
+        break;
+      }
+    }
     return out.sort(cmp);
   }
 
@@ -297,55 +421,69 @@ export class MetaTable {
   }
 
   ruleFor(stat: string): AggregateRule {
-    return this.#aggregate[stat] ?? defaultAggregateRule(stat);
+    return this.#aggregate[stat] ?? cachedDefaultRule(stat);
   }
 
-  /** The merged view of one object at local time `now` (see the header for the rules). */
+  /**
+   * The merged view of one object at local time `now` (see the header for the rules). Every node
+   * computes the views of all keys several times a second (for its meta watchers): written as
+   * plain loops, building each object in its final field order.
+   */
   view(key: ObjectKey, now: number): ObjectView {
     const m = this.#byKey.get(key);
-    const contribs = m ? [...m.values()].filter((c) => !c.retracted).sort((a, b) => cmp(a.node, b.node)) : [];
-    const nodes: NodeContributionView[] = contribs.map((c) => ({
-      node: c.node,
-      seq: c.seq,
-      at: c.at,
-      localAt: c.localAt,
-      age: now - c.localAt,
-      stale: now - c.localAt > this.staleAfterMs,
-      ...(c.meta ? { meta: c.meta } : {}),
-      ...(c.stats ? { stats: c.stats } : {}),
-    }));
-    const fresh = nodes.filter((n) => !n.stale);
-    let best: NodeContributionView | undefined;
-    for (const n of fresh) {
-      if (!n.meta) continue;
-      if (!best || n.localAt > best.localAt || (n.localAt === best.localAt && n.meta.updatedAt > best.meta!.updatedAt)) best = n;
+    const nodes: NodeContributionView[] = [];
+    if (m) {
+      for (const c of m.values()) {
+        if (c.retracted) continue;
+        const n: NodeContributionView = { node: c.node, seq: c.seq, at: c.at, localAt: c.localAt, age: now - c.localAt, stale: now - c.localAt > this.staleAfterMs };
+        if (c.meta) n.meta = c.meta;
+        if (c.stats) n.stats = c.stats;
+        nodes.push(n);
+      }
+      if (nodes.length > 1) nodes.sort((a, b) => cmp(a.node, b.node));
     }
+    let best: NodeContributionView | undefined;
+    let fresh = 0;
+    let lastSeen: number | undefined;
     const acc = new Map<string, number[]>();
-    for (const n of fresh) {
-      if (!n.stats) continue;
-      for (const [k, v] of Object.entries(n.stats)) {
+    for (const n of nodes) {
+      lastSeen = lastSeen === undefined ? n.localAt : Math.max(lastSeen, n.localAt);
+      if (n.stale) continue;
+      fresh++;
+      if (n.meta && (!best || n.localAt > best.localAt || (n.localAt === best.localAt && n.meta.updatedAt > best.meta!.updatedAt))) best = n;
+      const st = n.stats;
+      if (!st) continue;
+      for (const k in st) {
         const xs = acc.get(k);
-        if (xs) xs.push(v);
-        else acc.set(k, [v]);
+        if (xs) xs.push(st[k]);
+        else acc.set(k, [st[k]]);
       }
     }
     const stats: Stats = {};
-    for (const k of [...acc.keys()].sort(cmp)) {
+    const statKeys = [...acc.keys()];
+    if (statKeys.length > 1) statKeys.sort(cmp);
+    for (const k of statKeys) {
       const xs = acc.get(k)!;
       const rule = this.ruleFor(k);
-      stats[k] =
-        rule === 'sum' ? xs.reduce((a, b) => a + b, 0) : rule === 'max' ? Math.max(...xs) : rule === 'min' ? Math.min(...xs) : xs.reduce((a, b) => a + b, 0) / xs.length;
+      if (rule === 'max') stats[k] = Math.max(...xs);
+      else if (rule === 'min') stats[k] = Math.min(...xs);
+      else {
+        let sum = 0;
+        for (const x of xs) sum += x;
+        stats[k] = rule === 'sum' ? sum : sum / xs.length;
+      }
     }
-    const lastSeen = nodes.length ? Math.max(...nodes.map((n) => n.localAt)) : undefined;
-    return {
-      key,
-      ...(best ? { meta: best.meta, metaFrom: best.node } : {}),
-      state: best?.meta?.state ?? 'unknown',
-      stale: fresh.length === 0,
-      ...(lastSeen !== undefined ? { lastSeen } : {}),
-      stats,
-      nodes,
-    };
+    const v = { key } as ObjectView;
+    if (best) {
+      v.meta = best.meta;
+      v.metaFrom = best.node;
+    }
+    v.state = best?.meta?.state ?? 'unknown';
+    v.stale = fresh === 0;
+    if (lastSeen !== undefined) v.lastSeen = lastSeen;
+    v.stats = stats;
+    v.nodes = nodes;
+    return v;
   }
 
   /** Views of every key with contributions, sorted by key. */
@@ -397,7 +535,7 @@ export class MetaTable {
     let removed = 0;
     if (pub.incarnation > o.incarnation) {
       // the origin restarted: its old contributions and sequence numbers are void
-      for (const [key, m] of [...this.#byKey]) {
+      for (const [key, m] of this.#byKey) {
         if (m.has(pub.from)) {
           this.#delete(key, pub.from);
           removed++;
@@ -437,7 +575,7 @@ export class MetaTable {
     }
     let need: number | undefined;
     if (pub.kind === 'full') {
-      for (const [key, m] of [...this.#byKey]) {
+      for (const [key, m] of this.#byKey) {
         const c = m.get(pub.from);
         if (c && !listed.has(key) && c.seq <= pub.seq) {
           this.#delete(key, pub.from);
@@ -453,11 +591,14 @@ export class MetaTable {
     return { ok: true, applied, ignored, stale, removed, ...(need !== undefined ? { need } : {}) };
   }
 
+  // (The loops that delete while they iterate a Map need no copy of it: a Map iterator skips
+  // entries deleted before it reaches them, and these loops only delete the current one.)
+
   /** Drop contributions and tombstones older than dropAfterMs. Returns how many were dropped. */
   prune(now: number): number {
     let n = 0;
-    for (const [key, m] of [...this.#byKey]) {
-      for (const c of [...m.values()]) {
+    for (const [key, m] of this.#byKey) {
+      for (const c of m.values()) {
         if (now - c.localAt > this.dropAfterMs) {
           if (c.node === this.self) {
             const o = this.#origin(this.self);

@@ -61,8 +61,8 @@ class CdbService {
   readonly #group: ActorRef<RaftGroupMsg<StoreResult | undefined>>;
   readonly #watchers = new Map<string, Watcher>();
   readonly #metaSinks: ActorRef<CdbMetaEvent>[] = [];
-  /** What each meta view looked like when last pushed (to push only what changed). */
-  #pushed = new Map<ObjectKey, string>();
+  /** What each meta view looked like when last pushed (to push only what changed), and its MetaTable.viewStamp then. */
+  #pushed = new Map<ObjectKey, { stamp: number; sig: string }>();
   #applyPending = false;
 
   constructor(ctx: ActorContext<Msg>, a: CdbArgs) {
@@ -299,14 +299,26 @@ class CdbService {
     if (this.#metaSinks.length > 0) this.#pushMeta(now);
   }
 
-  /** Push to meta watchers the views that changed since the last push (staleness included). */
+  /**
+   * Push to meta watchers the views that changed since the last push (staleness included). A key
+   * whose viewStamp is what it was at the last push has the same signature: its view is not even
+   * built (most keys, most of the time).
+   */
   #pushMeta(now: number): void {
+    const meta = this.#meta;
     const views: ObjectView[] = [];
-    const seen = new Map<ObjectKey, string>();
-    for (const v of this.#meta.views(now)) {
+    const seen = new Map<ObjectKey, { stamp: number; sig: string }>();
+    for (const key of meta.keys()) {
+      const stamp = meta.viewStamp(key, now);
+      const prev = this.#pushed.get(key);
+      if (prev !== undefined && prev.stamp === stamp) {
+        seen.set(key, prev);
+        continue;
+      }
+      const v = meta.view(key, now);
       const sig = viewSignature(v);
-      seen.set(v.key, sig);
-      if (this.#pushed.get(v.key) !== sig) views.push(v);
+      seen.set(key, { stamp, sig });
+      if (prev?.sig !== sig) views.push(v);
     }
     const removed: ObjectKey[] = [];
     for (const k of this.#pushed.keys()) if (!seen.has(k)) removed.push(k);

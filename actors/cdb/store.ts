@@ -19,28 +19,23 @@
 // is rejected as invalid. One outstanding request per client is assumed (Raft dissertation §6.3).
 // The session table is bounded (least recently used sessions are evicted, deterministically).
 //
+// Validation: a command is validated in full (envelope and object schema) once, at the edge: the
+// CDB service of the node that takes the request checks it (commands.ts parseRequest) before it
+// proposes it (a follower's Raft group forwards the checked command to the leader); what is in
+// the log was validated when it was proposed. apply() only checks the envelope's shape by
+// hand (cheap, and what the store's own bookkeeping relies on: op, key, revisions, session), never
+// an object's schema: a replica's result must not depend on which schema version it runs, and no
+// replica should pay for a check the proposer already made.
+//
 // Watches: every successful mutation appends a Change to a bounded history (default 10 000).
 // `changesSince(rev, filter)` returns the changes with revision > rev matching the filter, or
 // `{compacted: true}` when some change after rev has been dropped — the watcher then re-lists
 // (list() + revision) and resumes from that revision.
-import { z } from 'zod';
-import { OBJECT_TYPES, check, idSchema, objectKey, validateObject } from './schema.ts';
+import { ID_PATTERN, OBJECT_TYPES, SUBTYPES, objectKey } from './schema.ts';
 import type { CdbObject, ObjectDef, ObjectKey, ObjectType } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Commands (plain JSON, carried as the `data` string of a Raft entry)
-
-const revisionField = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const sessionFields = {
-  client: z.string().min(1).max(128).optional(),
-  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
-};
-
-/** Command envelope; `object` is validated separately by validateObject for a precise message. */
-export const storeCommandSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('put'), object: z.unknown(), expectRevision: revisionField.optional(), ...sessionFields }),
-  z.strictObject({ op: z.literal('delete'), type: z.enum(OBJECT_TYPES), id: idSchema, expectRevision: revisionField.optional(), ...sessionFields }),
-]);
 
 export type PutCommand = { op: 'put'; object: ObjectDef; expectRevision?: number; client?: string; seq?: number };
 export type DeleteCommand = { op: 'delete'; type: ObjectType; id: string; expectRevision?: number; client?: string; seq?: number };
@@ -116,10 +111,131 @@ interface SnapshotV1 {
   sessions: [string, Session][];
 }
 
+const PUT_FIELDS = new Set(['op', 'object', 'expectRevision', 'client', 'seq']);
+const DELETE_FIELDS = new Set(['op', 'type', 'id', 'expectRevision', 'client', 'seq']);
+
+const isRecord = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+const isRevision = (x: unknown, min: number): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
+
+/** What the store needs of a type / subtype / id to key and filter an object; undefined when fine. */
+function keyError(type: unknown, subtype: unknown, id: unknown): string | undefined {
+  if (typeof type !== 'string' || !(OBJECT_TYPES as readonly string[]).includes(type)) return `type must be one of ${OBJECT_TYPES.join(', ')}`;
+  const subs: readonly string[] = SUBTYPES[type as ObjectType];
+  if (subs.length === 0 ? subtype !== undefined : typeof subtype !== 'string' || !subs.includes(subtype)) return `subtype of ${type} must be ${subs.length === 0 ? 'absent' : `one of ${subs.join(', ')}`}`;
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) return 'id must be an object id';
+  return undefined;
+}
+
+/**
+ * The command envelope, checked by hand: op, the fields of that op and nothing else, revisions
+ * and the session. Of a put's object only what keys it (type, subtype, id): its schema was
+ * checked when the command was proposed. Undefined when the envelope is fine.
+ */
+function envelopeError(cmd: unknown): string | undefined {
+  if (!isRecord(cmd)) return 'must be a JSON object';
+  const op = cmd.op;
+  if (op !== 'put' && op !== 'delete') return 'op must be one of put, delete';
+  const fields = op === 'put' ? PUT_FIELDS : DELETE_FIELDS;
+  for (const k in cmd) if (!fields.has(k)) return `unknown field ${JSON.stringify(k)}`;
+  if (cmd.expectRevision !== undefined && !isRevision(cmd.expectRevision, 0)) return 'expectRevision must be an integer >= 0';
+  if (cmd.client !== undefined && (typeof cmd.client !== 'string' || cmd.client.length === 0 || cmd.client.length > 128)) return 'client must be 1-128 characters';
+  if (cmd.seq !== undefined && !isRevision(cmd.seq, 1)) return 'seq must be an integer >= 1';
+  if (op === 'delete') {
+    if (typeof cmd.type !== 'string' || !(OBJECT_TYPES as readonly string[]).includes(cmd.type)) return `type must be one of ${OBJECT_TYPES.join(', ')}`;
+    return typeof cmd.id === 'string' && ID_PATTERN.test(cmd.id) ? undefined : 'id must be an object id';
+  }
+  const o = cmd.object;
+  if (!isRecord(o)) return 'object must be a JSON object';
+  const k = keyError(o.type, o.subtype, o.id);
+  return k === undefined ? undefined : `object ${k}`;
+}
+
+/** Changes per chunk of the history's JSON kept between snapshots. */
+const HISTORY_CHUNK = 256;
+
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** JSON with object keys sorted at every level: equal states give byte-identical strings. */
 export function canonicalJson(v: unknown): string {
+  // Plain JSON data (the store's state, snapshots) takes the hand-written path, several times
+  // faster than a JSON.stringify replacer; anything else (toJSON, class instances, index-like
+  // keys, whose order JavaScript fixes) is left to JSON.stringify, which defines the output.
+  const fast = plainJson(v);
+  return fast !== NOT_PLAIN ? (fast as string) : replacerJson(v);
+}
+
+const NOT_PLAIN = Symbol('not plain JSON');
+const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
+
+/** canonicalJson of plain data; undefined where JSON.stringify gives undefined; NOT_PLAIN to fall back. */
+function plainJson(v: unknown): string | undefined | typeof NOT_PLAIN {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) {
+        if (Object.getPrototypeOf(v) !== Array.prototype) return NOT_PLAIN;
+        let out = '[';
+        for (let i = 0; i < v.length; i++) {
+          const x = plainJson(v[i]);
+          if (x === NOT_PLAIN) return NOT_PLAIN;
+          out += (i === 0 ? '' : ',') + (x === undefined ? 'null' : x);
+        }
+        return out + ']';
+      }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+      const o = v as Record<string, unknown>;
+      if (typeof o.toJSON === 'function') return NOT_PLAIN;
+      const keys = Object.keys(o);
+      // Insertion sort: objects have few keys, and this beats sort() with a comparator.
+      for (let i = 1; i < keys.length; i++) {
+        const k = keys[i];
+        let j = i - 1;
+        while (j >= 0 && keys[j] > k) {
+          keys[j + 1] = keys[j];
+          j--;
+        }
+        keys[j + 1] = k;
+      }
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        const c = k.charCodeAt(0);
+        if (c >= 48 && c <= 57 && INDEX_LIKE.test(k)) return NOT_PLAIN;
+        const x = plainJson(o[k]);
+        if (x === NOT_PLAIN) return NOT_PLAIN;
+        if (x === undefined) continue;
+        out += (out.length === 1 ? '' : ',') + keyJson(k) + x;
+      }
+      return out + '}';
+    }
+    default:
+      return NOT_PLAIN;
+  }
+}
+
+/** `"key":` for object keys seen before (the store's keys repeat endlessly); bounded. */
+const keyJsonCache = new Map<string, string>();
+function keyJson(k: string): string {
+  let j = keyJsonCache.get(k);
+  if (j === undefined) {
+    j = JSON.stringify(k) + ':';
+    if (keyJsonCache.size < 4096) keyJsonCache.set(k, j);
+  }
+  return j;
+}
+
+function replacerJson(v: unknown): string {
   return JSON.stringify(v, (_k, val: unknown) => {
     if (val !== null && typeof val === 'object' && !Array.isArray(val)) {
       const o = val as Record<string, unknown>;
@@ -131,10 +247,66 @@ export function canonicalJson(v: unknown): string {
   });
 }
 
+/**
+ * canonicalJson of a frozen value, computed once: stored objects and changes never change once
+ * made, so a snapshot re-serializes only what was added since the last one and copies the rest.
+ */
+const frozenJson = new WeakMap<object, string>();
+function canonicalJsonOfFrozen(v: object): string {
+  let s = frozenJson.get(v);
+  if (s === undefined) {
+    s = storedJson(v) ?? canonicalJson(v);
+    if (Object.isFrozen(v)) frozenJson.set(v, s);
+  }
+  return s;
+}
+
+const J = JSON.stringify;
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isStr = (x: unknown): x is string => typeof x === 'string';
+
+function keyCount(o: object): number {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k)) n++;
+  return n;
+}
+
+/**
+ * canonicalJson of a stored object or a put change, written out with their keys in sorted order
+ * (twice as fast as the generic walk; these are most of a snapshot). Anything not of exactly
+ * these shapes (e.g. restored from an odd snapshot) gives undefined: the generic walk then.
+ */
+function storedJson(v: object): string | undefined {
+  const c = v as Record<string, unknown>;
+  if (c.op === 'put' && c.object !== null && typeof c.object === 'object') {
+    const sub = c.subtype;
+    if (keyCount(c) !== (sub === undefined ? 7 : 8) || !isNum(c.revision) || typeof c.created !== 'boolean' || !isStr(c.id) || !isStr(c.key) || !isStr(c.type) || (sub !== undefined && !isStr(sub))) return undefined;
+    const obj = objectJson(c.object as Record<string, unknown>);
+    if (obj === undefined) return undefined;
+    return `{"created":${c.created},"id":${J(c.id)},"key":${J(c.key)},"object":${obj},"op":"put","revision":${c.revision}${sub === undefined ? '' : `,"subtype":${J(sub)}`},"type":${J(c.type)}}`;
+  }
+  return c.spec !== undefined ? objectJson(c) : undefined;
+}
+
+/** canonicalJson of a stored object (type, subtype?, id, spec, revision, createdRevision), or undefined. */
+function objectJson(o: Record<string, unknown>): string | undefined {
+  const sub = o.subtype;
+  if (keyCount(o) !== (sub === undefined ? 5 : 6) || !isNum(o.createdRevision) || !isNum(o.revision) || !isStr(o.id) || !isStr(o.type) || (sub !== undefined && !isStr(sub))) return undefined;
+  if (o.spec === null || typeof o.spec !== 'object') return undefined;
+  const spec = plainJson(o.spec);
+  if (typeof spec !== 'string') return undefined;
+  return `{"createdRevision":${o.createdRevision},"id":${J(o.id)},"revision":${o.revision},"spec":${spec}${sub === undefined ? '' : `,"subtype":${J(sub)}`},"type":${J(o.type)}}`;
+}
+
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) deepFreeze(v[i]);
+    } else {
+      const o = v as Record<string, unknown>;
+      for (const k in o) if (Object.hasOwn(o, k)) deepFreeze(o[k]);
+    }
   }
   return v;
 }
@@ -144,6 +316,13 @@ export class CdbStore {
   /** history[historyStart..] are the retained changes, in revision order */
   #history: Change[] = [];
   #historyStart = 0;
+  /** Position of #history[0] in the sequence of all changes recorded since the last restore. */
+  #historyBase = 0;
+  /**
+   * The JSON of full chunks of HISTORY_CHUNK consecutive changes (by chunk number: position /
+   * HISTORY_CHUNK), made by a snapshot and reused by the later ones while the chunk is retained.
+   */
+  #chunkJson = new Map<number, string>();
   /** revision of the newest change dropped from the history (0: none dropped) */
   #compactedThrough = 0;
   #sessions = new Map<string, Session>();
@@ -187,16 +366,21 @@ export class CdbStore {
       this.#appliedIndex = index;
       return { ok: false, code: 'invalid', message: 'command is not valid JSON' };
     }
-    return this.applyCommand(index, parsed);
+    return this.#applyCommand(index, parsed, true);
   }
 
-  /** Apply an already-decoded command (validated here) at `index`. */
+  /** Apply an already-decoded command at `index` (its envelope checked here; see Validation above). */
   applyCommand(index: number, cmd: unknown): StoreResult | undefined {
+    return this.#applyCommand(index, cmd, false);
+  }
+
+  /** `owned`: the command was parsed here, so a put's object can become the stored object as is. */
+  #applyCommand(index: number, cmd: unknown, owned: boolean): StoreResult | undefined {
     if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) return undefined;
     this.#appliedIndex = index;
-    const env = check(storeCommandSchema, cmd);
-    if (!env.ok) return { ok: false, code: 'invalid', message: `command: ${env.error}` };
-    const c = env.value;
+    const bad = envelopeError(cmd);
+    if (bad !== undefined) return { ok: false, code: 'invalid', message: `command: ${bad}` };
+    const c = cmd as StoreCommand;
     const client = c.client;
     if (client !== undefined) {
       if (c.seq === undefined) return { ok: false, code: 'invalid', message: 'command: seq is required with client' };
@@ -209,8 +393,7 @@ export class CdbStore {
     }
     let result: StoreResult;
     if (c.op === 'put') {
-      const v = validateObject(c.object);
-      result = v.ok ? this.#put(index, v.value, c.expectRevision) : { ok: false, code: 'invalid', message: v.error };
+      result = this.#put(index, c.object, c.expectRevision, owned);
     } else {
       result = this.#delete(index, c.type, c.id, c.expectRevision);
     }
@@ -218,7 +401,7 @@ export class CdbStore {
     return result;
   }
 
-  #put(index: number, def: ObjectDef, expect: number | undefined): StoreResult {
+  #put(index: number, def: ObjectDef, expect: number | undefined, owned: boolean): StoreResult {
     const key = objectKey(def.type, def.id);
     const cur = this.#objects.get(key);
     const actual = cur?.revision ?? 0;
@@ -233,10 +416,29 @@ export class CdbStore {
     if (cur && cur.subtype !== def.subtype) {
       return { ok: false, code: 'invalid', message: `${key} is a ${cur.type}/${cur.subtype}; the subtype cannot change (delete it first)` };
     }
-    const { revision: _r, createdRevision: _c, ...rest } = def;
-    const obj = deepFreeze({ ...rest, revision: index, createdRevision: cur ? cur.createdRevision : index } as CdbObject);
+    const createdRevision = cur ? cur.createdRevision : index;
+    let obj: CdbObject;
+    if (owned && !Object.hasOwn(def, 'revision') && !Object.hasOwn(def, 'createdRevision')) {
+      // Parsed from the entry by apply(): nobody else holds it, and the fields go last as below.
+      const o = def as CdbObject;
+      o.revision = index;
+      o.createdRevision = createdRevision;
+      obj = deepFreeze(o);
+    } else {
+      const { revision: _r, createdRevision: _c, ...rest } = def;
+      obj = deepFreeze({ ...rest, revision: index, createdRevision } as CdbObject);
+    }
     this.#objects.set(key, obj);
-    this.#record({ revision: index, op: 'put', key, type: obj.type, ...(obj.subtype !== undefined ? { subtype: obj.subtype } : {}), id: obj.id, created: !cur, object: obj });
+    const type = obj.type;
+    const id = obj.id;
+    const created = !cur;
+    this.#record(
+      Object.freeze(
+        obj.subtype !== undefined
+          ? { revision: index, op: 'put' as const, key, type, subtype: obj.subtype, id, created, object: obj }
+          : { revision: index, op: 'put' as const, key, type, id, created, object: obj },
+      ),
+    );
     return { ok: true, revision: index };
   }
 
@@ -263,6 +465,7 @@ export class CdbStore {
     }
     if (this.#historyStart > 1024 && this.#historyStart * 2 > this.#history.length) {
       this.#history = this.#history.slice(this.#historyStart);
+      this.#historyBase += this.#historyStart;
       this.#historyStart = 0;
     }
   }
@@ -331,21 +534,58 @@ export class CdbStore {
   // -------------------------------------------------------------------------------------------
   // Snapshots
 
-  /** Deterministic serialization of the whole state (objects, retained history, sessions). */
+  /**
+   * Deterministic serialization of the whole state (objects, retained history, sessions): the
+   * canonicalJson of a SnapshotV1, byte for byte. Objects and changes are frozen, so each one's
+   * JSON is made once and reused by every later snapshot (a snapshot carries up to historyLimit
+   * changes; only those since the previous one are serialized anew). Sessions are mutable and few.
+   */
   snapshot(): string {
-    const snap: SnapshotV1 = {
-      v: 1,
-      appliedIndex: this.#appliedIndex,
-      historyLimit: this.#historyLimit,
-      maxSessions: this.#maxSessions,
-      compactedThrough: this.#compactedThrough,
-      objects: this.list(),
-      history: this.#history.slice(this.#historyStart),
-      // insertion order is the LRU order, which affects eviction ties only through lastIndex;
-      // sorted by client for a canonical form.
-      sessions: [...this.#sessions.entries()].sort(([a], [b]) => cmp(a, b)),
+    const objects = this.list();
+    const objs = new Array<string>(objects.length);
+    for (let i = 0; i < objects.length; i++) objs[i] = canonicalJsonOfFrozen(objects[i]);
+    const history = this.#historyJson();
+    // insertion order is the LRU order, which affects eviction ties only through lastIndex;
+    // sorted by client for a canonical form.
+    const sessions: SnapshotV1['sessions'] = [...this.#sessions.entries()].sort(([a], [b]) => cmp(a, b));
+    // Keys in canonicalJson's (sorted) order.
+    return (
+      `{"appliedIndex":${JSON.stringify(this.#appliedIndex)},"compactedThrough":${JSON.stringify(this.#compactedThrough)}` +
+      `,"history":[${history}],"historyLimit":${JSON.stringify(this.#historyLimit)},"maxSessions":${JSON.stringify(this.#maxSessions)}` +
+      `,"objects":[${objs.join(',')}],"sessions":${canonicalJson(sessions)},"v":1}`
+    );
+  }
+
+  /**
+   * The retained history as comma-separated JSON: full chunks come from #chunkJson (made once),
+   * only the partial chunks at either end are joined anew. The pieces are concatenated, not
+   * copied, until the string is read.
+   */
+  #historyJson(): string {
+    const h = this.#history;
+    const base = this.#historyBase;
+    const start = base + this.#historyStart;
+    const end = base + h.length;
+    const firstChunk = Math.floor(start / HISTORY_CHUNK);
+    for (const k of this.#chunkJson.keys()) if (k < firstChunk) this.#chunkJson.delete(k);
+    const join = (from: number, to: number): string => {
+      const parts = new Array<string>(to - from);
+      for (let p = from; p < to; p++) parts[p - from] = canonicalJsonOfFrozen(h[p - base]);
+      return parts.join(',');
     };
-    return canonicalJson(snap);
+    let out = '';
+    for (let p = start; p < end; ) {
+      const k = Math.floor(p / HISTORY_CHUNK);
+      const chunkEnd = (k + 1) * HISTORY_CHUNK;
+      let piece: string;
+      if (p === k * HISTORY_CHUNK && chunkEnd <= end) {
+        piece = this.#chunkJson.get(k) ?? join(p, chunkEnd);
+        this.#chunkJson.set(k, piece);
+      } else piece = join(p, Math.min(chunkEnd, end));
+      out = p === start ? piece : out + ',' + piece;
+      p = Math.min(chunkEnd, end);
+    }
+    return out;
   }
 
   /** Replace the state with a snapshot (from snapshot(); '' = empty store). */
@@ -354,6 +594,8 @@ export class CdbStore {
       this.#objects = new Map();
       this.#history = [];
       this.#historyStart = 0;
+      this.#historyBase = 0;
+      this.#chunkJson = new Map();
       this.#compactedThrough = 0;
       this.#sessions = new Map();
       this.#appliedIndex = 0;
@@ -375,6 +617,8 @@ export class CdbStore {
       return deepFreeze(ch);
     });
     this.#historyStart = 0;
+    this.#historyBase = 0;
+    this.#chunkJson = new Map();
     this.#sessions = new Map(o.sessions.map(([c, sess]) => [c, { ...sess }]));
   }
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { filterOf, parseRequest, requestSchema, toStoreCommand } from '../../actors/cdb/commands.ts';
+import { filterOf, parseRequest, parseRequestBySchema, requestSchema, toStoreCommand } from '../../actors/cdb/commands.ts';
+import { SeededRng } from '../../runtime/env/random.ts';
 import { CdbStore, encodeStoreCommand } from '../../actors/cdb/store.ts';
 import { EXAMPLES } from './examples.ts';
 
@@ -62,4 +63,37 @@ test('mutating requests map to store commands the store applies', (t) => {
   const w = parseRequest({ op: 'watch', fromRevision: 0, id: 'n1', prefix: 'n' });
   if (!w.ok || w.value.op !== 'watch') return t.fail();
   t.deepEqual(filterOf(w.value), { id: 'n1', prefix: 'n' });
+});
+
+test('parseRequest gives what the schemas give, fast path or not', (t) => {
+  // The hand-written envelope check in front of the schemas must accept nothing they refuse,
+  // and its copy must be theirs (same fields, same order).
+  const rng = new SeededRng(4);
+  const base: Record<string, unknown>[] = [
+    { op: 'get', type: 'node', id: 'n1' },
+    { op: 'get', type: 'storage', id: 'p1', consistency: 'stale', requestId: 'r' },
+    { op: 'put', object: EXAMPLES['storage/pool'], expectRevision: 0, requestId: 'r1' },
+    { op: 'put', object: EXAMPLES.node, client: 'cli', seq: 4 },
+    { op: 'delete', type: 'storage', id: 'p1', expectRevision: 12, client: 'c', seq: 1 },
+    { requestId: 'x', seq: 2, client: 'c', object: EXAMPLES.node, op: 'put' },
+  ];
+  const bad: unknown[] = [undefined, null, -1, 0, 1, 1.5, 2 ** 60, NaN, '', 'x', 'A!', 'x'.repeat(129), 'node', 'stale', 'get', 'put', 'delete', 'ls', true, {}, [], EXAMPLES.node];
+  const fields = ['op', 'type', 'id', 'object', 'expectRevision', 'client', 'seq', 'requestId', 'consistency', 'extra'];
+  let fastOk = 0;
+  for (let i = 0; i < 4000; i++) {
+    const x: Record<string, unknown> = { ...base[i % base.length] };
+    for (let n = i < base.length ? 0 : rng.int(1, 2); n > 0; n--) {
+      const f = fields[rng.int(0, fields.length - 1)];
+      if (rng.int(0, 3) === 0) delete x[f];
+      else x[f] = bad[rng.int(0, bad.length - 1)];
+    }
+    const got = parseRequest(x);
+    const want = parseRequestBySchema(x);
+    t.deepEqual(got, want, JSON.stringify(x));
+    if (got.ok && want.ok) {
+      fastOk++;
+      t.is(JSON.stringify(got.value), JSON.stringify(want.value));
+    }
+  }
+  t.true(fastOk > 200, `${fastOk} accepted`);
 });

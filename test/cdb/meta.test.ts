@@ -1,4 +1,6 @@
 import test from 'ava';
+import { SeededRng } from '../../runtime/env/random.ts';
+import { check } from '../../actors/cdb/schema.ts';
 import { MetaTable, defaultAggregateRule, metaPublicationSchema, parseMetaPublication } from '../../actors/cdb/meta.ts';
 import type { Meta } from '../../actors/cdb/schema.ts';
 
@@ -183,4 +185,85 @@ test('garbage publications are rejected by the schema with a named field', (t) =
   }
   t.deepEqual(b.keys(), []);
   t.like(a.receive(good, 0), { ok: false }, 'own publication echoed back is refused');
+});
+
+test('parseMetaPublication accepts exactly what the schema accepts, and copies it as the schema does', (t) => {
+  // The hand-written check in front of the schema must never accept what the schema refuses, and
+  // its copy must be the schema's output (same fields, same order, no shared objects).
+  const rng = new SeededRng(9);
+  const a = new MetaTable({ self: 'a' });
+  for (let i = 0; i < 6; i++) a.report('a', `service/s${i}`, { meta: meta('a', 'up', i, 'cdb'), stats: { cpu: i, 'mem.used': 2.5 } }, i);
+  a.report('a', 'node/a', { stats: { load: 1 } }, 7);
+  a.retract('a', 'service/s5', 8);
+  const base = [a.publication(10), a.publication(10, 3)].map((p) => JSON.parse(JSON.stringify(p)) as Record<string, unknown>);
+  const mutate = (x: unknown, depth: number): unknown => {
+    if (x === null || typeof x !== 'object') return x;
+    const copy: Record<string, unknown> | unknown[] = Array.isArray(x) ? [...(x as unknown[])] : { ...(x as Record<string, unknown>) };
+    const keys = Object.keys(copy);
+    if (keys.length === 0) return copy;
+    const k = keys[rng.int(0, keys.length - 1)];
+    const bad: unknown[] = [undefined, null, -1, 0, 1, 1.5, 2 ** 60, NaN, Infinity, '', 'a', 'A!', 'node/a', 'full', 'delta', true, {}, [], 'up', 'b', 9, 10, 11];
+    const r = rng.int(0, 9);
+    const c = copy as Record<string, unknown>;
+    if (r < 4 || depth === 0) c[k] = bad[rng.int(0, bad.length - 1)];
+    else if (r === 4) delete c[k];
+    else if (r === 5 && !Array.isArray(copy)) c[['extra', '__x', 'stats', 'meta', 'retracted'][rng.int(0, 4)]] = bad[rng.int(0, bad.length - 1)];
+    else c[k] = mutate(c[k], depth - 1);
+    return copy;
+  };
+  let accepted = 0;
+  for (let i = 0; i < 3000; i++) {
+    const x = i < 2 ? base[i] : mutate(base[i % 2], 4);
+    const got = parseMetaPublication(x);
+    const want = check(metaPublicationSchema, x);
+    t.is(got.ok, want.ok, JSON.stringify(x));
+    if (got.ok && want.ok) {
+      accepted++;
+      t.is(JSON.stringify(got.value), JSON.stringify(want.value));
+      t.deepEqual(got.value, want.value);
+      t.not(got.value, x);
+      if (got.value.entries.length > 0) t.not(got.value.entries[0], (x as { entries: unknown[] }).entries[0]);
+    }
+  }
+  t.true(accepted > 100, `${accepted} accepted`);
+});
+
+test('viewStamp: the same stamp means the same view but for ages', (t) => {
+  // The CDB service pushes a view to meta watchers only when its signature changed, and skips
+  // building the views whose stamp did not change: a stamp must never repeat for a different view.
+  const rng = new SeededRng(12);
+  const me = new MetaTable({ self: 'a', staleAfterMs: 300 });
+  const peers = ['b', 'c'].map((n) => new MetaTable({ self: n, staleAfterMs: 300 }));
+  const keys = ['node/a', 'node/b', 'service/x'];
+  const seen = new Map<string, string>();
+  const sansAges = (now: number, key: string): string => {
+    const v = me.view(key, now);
+    return JSON.stringify({ ...v, lastSeen: undefined, nodes: v.nodes.map((n) => ({ ...n, age: undefined })) });
+  };
+  let now = 0;
+  let checked = 0;
+  for (let i = 0; i < 3000; i++) {
+    now += rng.int(0, 3) === 0 ? -rng.int(0, 200) : rng.int(0, 150); // clocks may step back
+    now = Math.max(0, now);
+    const r = rng.int(0, 9);
+    const key = keys[rng.int(0, keys.length - 1)];
+    if (r < 3) me.report('a', key, { meta: meta('a', ['up', 'down'][rng.int(0, 1)], now), stats: { cpu: rng.int(0, 3) } }, now);
+    else if (r < 7) {
+      const p = peers[rng.int(0, 1)];
+      if (rng.int(0, 5) === 0) p.retract(p.self, key, now);
+      else p.report(p.self, key, { meta: meta(p.self, 'up', now), stats: { cpu: rng.int(0, 3), rxPackets: 1 } }, now);
+      me.merge(JSON.parse(JSON.stringify(p.publication(now))), now + rng.int(0, 50));
+    } else if (r === 7) me.prune(now);
+    else if (r === 8) me.retract('a', key, now);
+    for (const k of me.keys()) {
+      const stamp = `${k}@${me.viewStamp(k, now)}`;
+      const v = sansAges(now, k);
+      const before = seen.get(stamp);
+      if (before !== undefined) {
+        checked++;
+        t.is(v, before, stamp);
+      } else seen.set(stamp, v);
+    }
+  }
+  t.true(checked > 1000, `${checked} repeated stamps checked`);
 });

@@ -1,9 +1,10 @@
 import test from 'ava';
-import { CdbStore, encodeStoreCommand } from '../../actors/cdb/store.ts';
+import { CdbStore, canonicalJson, encodeStoreCommand } from '../../actors/cdb/store.ts';
 import type { StoreCommand } from '../../actors/cdb/store.ts';
 import type { ObjectDef } from '../../actors/cdb/schema.ts';
 import { SeededRng } from '../../runtime/env/random.ts';
 import { EXAMPLES, node } from './examples.ts';
+import { parseRequest } from '../../actors/cdb/commands.ts';
 
 /** A tiny "Raft host": applies commands at increasing indexes, like committed entries. */
 class Host {
@@ -78,12 +79,30 @@ test('invalid commands are rejected deterministically and change nothing', (t) =
   const h = new Host();
   t.like(h.run('{not json'), { ok: false, code: 'invalid' });
   t.like(h.run(JSON.stringify({ op: 'frobnicate' })), { ok: false, code: 'invalid' });
-  const bad = h.put({ ...EXAMPLES['storage/pool'], spec: { devices: ['a'], redundancy: 'raid6' } } as unknown as ObjectDef);
-  t.deepEqual(bad, { ok: false, code: 'invalid', message: 'storage/pool "p1": spec.redundancy must be one of mirror, raid5, none, raidz1' });
+  t.like(h.run(JSON.stringify({ op: 'delete', type: 'node', id: 'n1', extra: 1 })), { ok: false, code: 'invalid', message: 'command: unknown field "extra"' });
+  t.like(h.run(JSON.stringify({ op: 'delete', type: 'gadget', id: 'n1' })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'delete', type: 'node', id: 'N 1' })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: EXAMPLES.node, expectRevision: -1 })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: EXAMPLES.node, client: '', seq: 1 })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: EXAMPLES.node, client: 'c', seq: 0 })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: [] })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES.node, type: 'gadget' } })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES['storage/pool'], subtype: 'vlan-bridge' } })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES.node, subtype: 'pool' } })), { ok: false, code: 'invalid' });
+  t.like(h.run(JSON.stringify({ op: 'put', object: { ...EXAMPLES.node, id: '' } })), { ok: false, code: 'invalid' });
   h.put(EXAMPLES['storage/device']);
   t.like(h.put({ ...EXAMPLES['storage/pool'], id: 'n1-sda' } as ObjectDef), { ok: false, code: 'invalid' }, 'subtype cannot change');
   t.is(h.store.size, 1);
   t.is(h.store.changesSince(0).compacted, false);
+});
+
+test('an object\'s schema is checked where the command is proposed, not when it is applied', (t) => {
+  // Replicas apply what the log holds: the leader's CDB service validated it (parseRequest) before
+  // proposing it, so apply() does not run the schema again (and cannot disagree with the proposer).
+  const bad = { ...EXAMPLES['storage/pool'], spec: { devices: ['a'], redundancy: 'raid5' } };
+  t.deepEqual(parseRequest({ op: 'put', object: bad }), { ok: false, error: 'put: storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none' });
+  const h = new Host();
+  t.like(h.put(bad as unknown as ObjectDef), { ok: true }, 'apply trusts the log');
 });
 
 test('entries at or below the applied index are ignored; empty entries advance the revision', (t) => {
@@ -259,6 +278,33 @@ test('snapshot / restore round trip: identical state and identical subsequent be
   t.is(empty.snapshot(), new CdbStore().snapshot());
 });
 
+test('a snapshot is the canonical JSON of the state, also when taken again after more changes', (t) => {
+  // snapshot() reuses the JSON of objects and changes serialized by earlier snapshots: it must
+  // stay byte for byte what canonicalJson of the whole state gives.
+  // (The history's JSON is kept in chunks of 256 changes: the limit and the counts here make
+  // snapshots whose retained history starts and ends inside, and on the edges of, chunks.)
+  const cmds = randomCommands(5, 3000);
+  const a = new Host(new CdbStore({ historyLimit: 700, maxSessions: 3 }));
+  for (let i = 0; i < cmds.length; i++) {
+    a.run(cmds[i]);
+    if (i % 97 === 0 || i === cmds.length - 1) {
+      const snap = a.store.snapshot();
+      t.is(canonicalJson(JSON.parse(snap)), snap, `after ${i + 1} commands`);
+      const retained = a.store.changesSince(a.store.oldestResumable);
+      t.deepEqual((JSON.parse(snap) as { history: unknown[] }).history, JSON.parse(JSON.stringify(retained.compacted ? [] : retained.changes)));
+      // a store that never took a snapshot before makes the same one
+      const fresh = new CdbStore();
+      fresh.restore(snap);
+      const again = new CdbStore();
+      again.restore(fresh.snapshot());
+      t.is(again.snapshot(), snap);
+    }
+  }
+  const restored = new CdbStore();
+  restored.restore(a.store.snapshot());
+  t.is(canonicalJson(JSON.parse(restored.snapshot())), restored.snapshot());
+});
+
 test('two replicas applying the same commands end identical', (t) => {
   for (const seed of [1, 2, 3]) {
     const cmds = randomCommands(seed, 300).map((c) => encodeStoreCommand(c));
@@ -274,4 +320,32 @@ test('two replicas applying the same commands end identical', (t) => {
     t.is(r3.snapshot(), r1.snapshot(), `seed ${seed}`);
     t.deepEqual(res3, res1.slice(150));
   }
+});
+
+test('canonicalJson: the same text as JSON.stringify with keys sorted at every level', (t) => {
+  const reference = (v: unknown): string =>
+    JSON.stringify(v, (_k, val: unknown) => {
+      if (val !== null && typeof val === 'object' && !Array.isArray(val)) {
+        const o = val as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (const k of Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) out[k] = o[k];
+        return out;
+      }
+      return val;
+    });
+  const rng = new SeededRng(3);
+  const leaf = (): unknown => [null, true, false, 0, -0, 1.5, -7, 1e21, 1e-7, NaN, Infinity, undefined, 'x', '', 'é"\\\n\u2028', '\ud800'][rng.int(0, 15)];
+  const gen = (depth: number): unknown => {
+    if (depth === 0 || rng.int(0, 2) === 0) return leaf();
+    if (rng.int(0, 1) === 0) return Array.from({ length: rng.int(0, 4) }, () => gen(depth - 1));
+    const o: Record<string, unknown> = {};
+    for (let i = rng.int(0, 5); i > 0; i--) o[['b', 'a', 'B', 'ab', 'a b', '10', '2', '', 'é', 'z'][rng.int(0, 9)]] = gen(depth - 1);
+    return o;
+  };
+  for (let i = 0; i < 2000; i++) {
+    const v = gen(4);
+    t.is(canonicalJson(v), reference(v));
+  }
+  const special = [new Date(0), { d: new Date(0) }, { toJSON: () => 'x' }, [undefined, () => 1], { f: () => 1, u: undefined, s: Symbol('s') }, Object.create(null), new Map()];
+  for (const v of special) t.is(canonicalJson(v), reference(v));
 });

@@ -5,6 +5,7 @@ import { SimDisk } from '../../runtime/sim/disk.ts';
 import { SimNode } from '../../runtime/sim/node.ts';
 import { Scheduler } from '../../runtime/sim/scheduler.ts';
 import { SimDurableLog } from '../../runtime/sim/sim-durable-log.ts';
+import { checksum, decodeRecord, encodeRecord } from '../../runtime/sim/log-record.ts';
 import type { Entry } from '../../runtime/raft/types.ts';
 
 function setup(seed = 1) {
@@ -144,4 +145,22 @@ test('durable log: a torn tail is cut off on recovery, so a second crash still r
     const loaded = new SimDurableLog(disk).load();
     t.deepEqual(loaded.entries.map((e) => e.index), ents(1, from + 2).map((e) => e.index), `seed ${seed}`);
   }
+});
+
+test('record checksums catch every one-character change, torn tails and lone surrogates', (t) => {
+  const rec = encodeRecord({ k: 'ents', ents: [{ index: 1, term: 1, type: 'normal', data: '{"op":"put","v":"é€😀\uD800z"}' }] });
+  t.truthy(decodeRecord(rec));
+  const body = rec.slice(9);
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    // the simulated disk's two kinds of damage: c+1 (a whole read) and c^1 (a re-read)
+    for (const d of [c === 0x7a ? 0x79 : c + 1, c ^ 1]) {
+      const bad = body.slice(0, i) + String.fromCharCode(d) + body.slice(i + 1);
+      t.not(checksum(bad), checksum(body), `char ${i}`);
+    }
+    if (i > 0) t.is(decodeRecord(rec.slice(0, 9 + i)), undefined, `torn at ${i}`);
+  }
+  // two strings that UTF-8 would make the same (lone surrogates both become U+FFFD)
+  t.not(checksum('a\uD800'), checksum('a\uD801'));
+  t.not(checksum('a\uD800'), checksum('a\uFFFD'));
 });
