@@ -61,6 +61,7 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
   });
   peers.attach({
     send: (to, f) => transport.send(to, f),
+    maxFrameBytes: transport.maxFrameBytes,
     isConnected: (to) => transport.isConnected(to),
     stats: () => {
       const out: Record<string, PeerLinkStats> = {};

@@ -78,6 +78,7 @@ import { IPCModule } from 'node-ipc';
 import type { IPCClient, IPCServer } from 'node-ipc';
 import { z } from 'zod';
 import { backoffDelay, cryptoRandom, resolveBackoff } from './backoff.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 import type { BackoffPolicy, RandomSource } from './backoff.ts';
 import { ListenerGate, resolveLimits } from './listener-gate.ts';
 import type { ListenerStats, RefuseReason } from './listener-gate.ts';
@@ -87,6 +88,7 @@ import { NODE_OU, assertValidName, parseSubject } from './pki.ts';
 import type { NodeCredentials } from './pki.ts';
 
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
+export { DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 export type { BackoffPolicy, RandomSource } from './backoff.ts';
 
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -119,7 +121,11 @@ export interface NodeTransportOptions<T> {
   backoff?: Partial<BackoffPolicy>;
   /** A link that stayed up this long resets the backoff attempt counter. Default 5000 ms. */
   stableMs?: number;
-  /** Largest frame on the wire (JSON bytes, node-ipc maxMessageSize). Default 1 MiB. */
+  /**
+   * Largest frame on the wire: UTF-8 bytes of its JSON (node-ipc
+   * maxMessageSize), both to send and to accept. Default DEFAULT_MAX_FRAME_BYTES.
+   * A frame that does not fit is not sent (send returns false, stats sendErrors).
+   */
   maxFrameBytes?: number;
   /** Bytes queued for write on one socket before node-ipc closes it. Default 16 MiB. */
   maxPendingBytes?: number;
@@ -277,6 +283,11 @@ export class NodeTransport<T = unknown> {
     );
     this.#repeat = new RepeatLog(this.#log, opts.repeatLog);
     for (const [name, addr] of Object.entries(opts.peers ?? {})) this.addPeer(name, addr);
+  }
+
+  /** Largest frame this transport sends and accepts (UTF-8 bytes of its JSON). */
+  get maxFrameBytes(): number {
+    return this.#o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
   /** Address actually listened on (port resolved when 0 was asked). */
@@ -997,7 +1008,7 @@ function configure(ipc: IPCModule, o: { maxFrameBytes?: number; maxPendingBytes?
   c.logPayloads = false;
   c.parser = 'assured';
   c.allowedEvents = EVENTS;
-  c.maxMessageSize = o.maxFrameBytes ?? 1024 * 1024;
+  c.maxMessageSize = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   c.maxPendingBytes = o.maxPendingBytes ?? 16 * 1024 * 1024;
   c.messageTimeout = o.frameTimeoutMs ?? 10_000;
   c.identifyPeer = false;

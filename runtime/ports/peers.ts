@@ -26,6 +26,8 @@ export interface PeerLinkStats {
 /** What a node's wire to its peers offers (NodeTransport, or the simulator's network). */
 export interface PeerWire {
   send(to: string, frame: PeerFrame): boolean;
+  /** Largest frame the wire carries (UTF-8 bytes of its JSON); a larger one is not sent. */
+  readonly maxFrameBytes: number;
   isConnected(to: string): boolean;
   stats(): Record<string, PeerLinkStats>;
   /** The inbound listener's limit, counts and refusals (a real transport; the simulator has none). */
@@ -76,6 +78,12 @@ export class PeerPort {
 
   isConnected(to: string): boolean {
     return this.#wire !== null && this.#wire.isConnected(to);
+  }
+
+  /** Largest frame the attached wire carries: what a channel's bodies are sized from. */
+  get maxFrameBytes(): number {
+    if (this.#wire === null) throw new Error(`peer port of ${this.self}: no wire attached yet`);
+    return this.#wire.maxFrameBytes;
   }
 
   stats(): Record<string, PeerLinkStats> {

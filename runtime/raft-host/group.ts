@@ -17,6 +17,7 @@ import type { DurableLog } from '../raft/storage.ts';
 import { parseRaftMessage } from '../raft/schema.ts';
 import type { Message } from '../raft/types.ts';
 import { raftHost } from './host.ts';
+import { raftSizeLimits } from './limits.ts';
 import type { AdminRequest, AdminResponse, HostStatus, LeaderEvent, ProposeResponse, RaftHostMsg, RaftHostProbe, ReadResponse, StateMachine } from './protocol.ts';
 
 export interface RaftGroupSettings {
@@ -62,14 +63,13 @@ export type RaftGroupMsg<Res = unknown> =
 /** A forwarded proposal or its answer, as it travels between the group's members. */
 export type ForwardFrame = { id: number; d: string } | { id: number; r: { ok?: unknown; error?: unknown; [k: string]: unknown } };
 
-const MAX_FORWARD_BYTES = 1 << 20;
-
-export function validateForward(x: unknown): Validation<ForwardFrame> {
+/** A forwarded proposal or its answer; `maxData` bounds the proposal's length (it came in one frame). */
+export function validateForward(x: unknown, maxData: number): Validation<ForwardFrame> {
   if (typeof x !== 'object' || x === null) return { ok: false, error: 'not an object' };
   const f = x as { id?: unknown; d?: unknown; r?: unknown };
   if (!Number.isSafeInteger(f.id) || (f.id as number) < 0) return { ok: false, error: 'bad id' };
   if (f.d !== undefined) {
-    if (typeof f.d !== 'string' || f.d.length === 0 || f.d.length > MAX_FORWARD_BYTES) return { ok: false, error: 'bad data' };
+    if (typeof f.d !== 'string' || f.d.length === 0 || f.d.length > maxData) return { ok: false, error: 'bad data' };
     return { ok: true, value: { id: f.id as number, d: f.d } };
   }
   if (typeof f.r !== 'object' || f.r === null) return { ok: false, error: 'bad result' };
@@ -117,8 +117,10 @@ class RaftGroup<Res> {
     const s = o.settings;
     // Channels are opened before the host exists: frames that arrive meanwhile are dropped, as on a lossy link.
     let host: ActorRef<RaftHostMsg<Res>> | undefined;
+    // Appends sized to fit the wire's frames (limits.ts).
+    const limits = raftSizeLimits(o.peers.maxFrameBytes);
     this.#raftCh = o.peers.open(`raft/${group}`, validateRaft, (_from, msg) => host?.tell({ type: 'raft', msg }));
-    this.#fwdCh = o.peers.open(`fwd/${group}`, validateForward, (from, f) => {
+    this.#fwdCh = o.peers.open(`fwd/${group}`, (x) => validateForward(x, limits.maxFrameBytes), (from, f) => {
       if ('d' in f) ctx.self.tell({ type: 'fwd-in', from, id: f.id, data: f.d });
       else ctx.self.tell({ type: 'fwd-reply', id: f.id, r: f.r as unknown as ProposeResponse<Res> });
     });
@@ -132,6 +134,7 @@ class RaftGroup<Res> {
         transport: { send: (to, _g, m) => void raftCh.send(to, m) },
         stateMachine: o.stateMachine,
         tickMs: s.tickMs,
+        maxAppendBytes: limits.maxAppendBytes,
         electionTick: s.electionTicks,
         heartbeatTick: s.heartbeatTicks,
         snapshotEvery: s.snapshotEvery,

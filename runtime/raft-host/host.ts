@@ -39,6 +39,7 @@ import { RawNode } from '../raft/rawnode.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
+import { fitsOneAppend, raftSizeLimits } from './limits.ts';
 import type { ConfState, Entry, HardState, Message, Ready, RaftError } from '../raft/types.ts';
 import type {
   AdminRequest,
@@ -86,6 +87,7 @@ interface QueuedProposal<Res> {
 /** The host's settings with defaults filled in. */
 interface Settings {
   tickMs: number;
+  maxAppendBytes: number;
   electionTick: number;
   heartbeatTick: number;
   snapshotEvery: number;
@@ -155,6 +157,7 @@ export class RaftHostCore<Res = unknown> {
     this.sm = o.stateMachine;
     this.#s = {
       tickMs: o.tickMs ?? 100,
+      maxAppendBytes: o.maxAppendBytes ?? raftSizeLimits().maxAppendBytes,
       electionTick: o.electionTick ?? 10,
       heartbeatTick: o.heartbeatTick ?? 1,
       snapshotEvery: o.snapshotEvery ?? 10_000,
@@ -191,6 +194,8 @@ export class RaftHostCore<Res = unknown> {
       electionTick: this.#s.electionTick,
       heartbeatTick: this.#s.heartbeatTick,
       applied: this.#applied,
+      // Appends sized to the wire's frames (limits.ts): one that did not fit would never arrive.
+      maxSizePerMsg: this.#s.maxAppendBytes,
       // A new commit index rides on the next append or heartbeat: per write,
       // one message, one write and one answer per follower instead of two.
       broadcastCommit: false,
@@ -544,6 +549,12 @@ export class RaftHostCore<Res = unknown> {
   #queuePropose(data: string, replyTo: ReplyTo<ProposeResponse<Res>>): void {
     if (data === '') {
       this.#ctx.reply(replyTo, { error: 'unavailable', message: 'empty proposals are not allowed' });
+      return;
+    }
+    // Raft sends an entry larger than an append alone, but one larger than a
+    // frame can never be sent: in the log it would stop replication for good.
+    if (!fitsOneAppend(data, this.#s.maxAppendBytes)) {
+      this.#ctx.reply(replyTo, { error: 'invalid', message: `the proposal does not fit one Raft message between nodes (at most ${this.#s.maxAppendBytes} bytes encoded)` });
       return;
     }
     if (this.node.raft.role !== 'leader') {

@@ -39,11 +39,13 @@ export interface StateMachine<Res = unknown> {
  * Definite and indefinite failures:
  * - `not-leader`: definitely not executed; retry at `leader` (may be '' if unknown);
  * - `unavailable`: definitely not executed (e.g. leadership transfer or membership change in progress);
- * - `indeterminate`: may or may not have taken effect.
+ * - `indeterminate`: may or may not have taken effect;
+ * - `invalid`: definitely not executed, and retrying will not help (a proposal too large for one Raft message).
  */
 export type HostError =
   | { error: 'not-leader'; leader: string }
   | { error: 'unavailable'; message: string }
+  | { error: 'invalid'; message: string }
   | { error: 'indeterminate'; message: string };
 
 /** Answer to `propose`: the state machine's result for the entry, once committed and applied on this node. */
@@ -154,6 +156,13 @@ export interface RaftHostOptions<Res = unknown> {
   electionTick?: number;
   /** Default 1. */
   heartbeatTick?: number;
+  /**
+   * Raft's cap on the entries of one append, in bytes of their encoding: the
+   * wire's frame limit less the envelope (raftSizeLimits in limits.ts). A
+   * proposal that would not fit one append alone is refused ('invalid').
+   * Default: derived from the default frame limit.
+   */
+  maxAppendBytes?: number;
   /** Take a snapshot every this many applied entries. Default 10000. */
   snapshotEvery?: number;
   /** Entries kept in memory after compaction, so slightly lagging followers need no snapshot. Default 1000. */

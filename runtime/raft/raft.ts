@@ -24,7 +24,13 @@ export interface RaftConfig {
   heartbeatTick?: number;
   /** Last index the application has already applied (on restart). Default: the snapshot index. */
   applied?: number;
-  /** Soft cap on the size of one append message (at least one entry is always sent). Default 1 MiB. */
+  /**
+   * Cap on the entries of one append message, in bytes of their JSON encoding
+   * (entrySize, an upper bound). An entry larger than this is still sent, alone:
+   * a message always carries at least one entry (etcd). A host whose transport
+   * limits frames derives this from that limit (runtime/raft-host/limits.ts).
+   * Default 1 MiB.
+   */
   maxSizePerMsg?: number;
   /** Max append messages in flight per follower in replicate state. Default 256. */
   maxInflightMsgs?: number;

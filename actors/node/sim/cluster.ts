@@ -9,6 +9,7 @@
 // answered by the node's own NodeApi.
 import { ActorSystem, type ActorRef } from '../../../runtime/actor/index.ts';
 import type { Rng } from '../../../runtime/env/random.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../../../runtime/net/frame.ts';
 import { PeerPort, type PeerFrame } from '../../../runtime/ports/peers.ts';
 import type { NodePorts } from '../../../runtime/ports/ports.ts';
 import type { AdminRequest, AdminResponse, HostStatus, HostView, RaftHostProbe } from '../../../runtime/raft-host/protocol.ts';
@@ -189,7 +190,8 @@ export class SimCluster {
     const all = [...this.nodes.keys()];
     const peers = new PeerPort(id, all);
     // Frames are immutable once sent and the receiver validates them into fresh values: no deep copy on the wire.
-    peers.attach({ send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true), isConnected: () => true, stats: () => ({}) });
+    // The real transport's frame limit, so Raft sizes its appends here as in a real node.
+    peers.attach({ send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, isConnected: () => true, stats: () => ({}) });
     slot.peers = peers;
     const disk = slot.disk;
     slot.boots++;
