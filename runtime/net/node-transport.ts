@@ -59,8 +59,10 @@
 // `connectTimeoutMs` (250 ms: a SYN lost to a partition is otherwise retried
 // by the kernel only after 1, 3, 7 s) or TLS + hello/welcome have not
 // completed within `handshakeTimeoutMs`, and the reconnect backoff is capped at 250 ms (a caller may not set more than
-// 500). So after a heal the dialer's next attempt starts within
-// connectTimeoutMs + backoff, and the link is up one handshake later.
+// 500). The backoff spaces the starts of attempts, so one abandoned at its
+// connect deadline is followed by the next at once. So after a heal the
+// dialer's next attempt starts within max(connectTimeoutMs, backoff), and the
+// link is up one handshake later.
 //
 // ## Admission
 //
@@ -215,6 +217,8 @@ interface Link {
   /** Dialer: deadline of the current attempt (TCP connect, then TLS + welcome). */
   hsTimer: NodeJS.Timeout | null;
   connectedAt: number;
+  /** Dialer: performance.now() when the current (or last) attempt started. */
+  dialedAt: number;
   /** performance.now() of the last bytes received / frame or ping sent on the link. */
   lastRecv: number;
   lastSend: number;
@@ -410,6 +414,7 @@ export class NodeTransport<T = unknown> {
       retryTimer: null,
       hsTimer: null,
       connectedAt: 0,
+      dialedAt: 0,
       lastRecv: 0,
       lastSend: 0,
       penalty: false,
@@ -693,6 +698,7 @@ export class NodeTransport<T = unknown> {
     this.#teardownClient(link);
     const gen = ++link.gen;
     link.stats.dials++;
+    link.dialedAt = performance.now();
     if (!link.ipc) link.ipc = this.#clientModule(link);
     const ipc = link.ipc;
     try {
@@ -840,8 +846,13 @@ export class NodeTransport<T = unknown> {
     link.penalty = false;
     const delay = backoffDelay(link.attempt, this.#backoff, this.#rng.next());
     link.attempt++;
-    this.#log.debug('reconnecting to peer', { self: this.self, peer: link.name, attempt: link.attempt, delayMs: delay });
-    link.retryTimer = setTimeout(() => this.#dial(link), delay);
+    // The backoff spaces the *starts* of attempts: an attempt that already
+    // waited out its connect deadline (a SYN lost to a partition) is followed
+    // by the next one at once, not a whole backoff later — after a heal the
+    // link is back within one deadline, not a deadline plus a backoff.
+    const waitMs = Math.max(0, Math.round(delay - (performance.now() - link.dialedAt)));
+    this.#log.debug('reconnecting to peer', { self: this.self, peer: link.name, attempt: link.attempt, delayMs: delay, waitMs });
+    link.retryTimer = setTimeout(() => this.#dial(link), waitMs);
   }
 
   // ---------------------------------------------------------------- common

@@ -35,7 +35,7 @@ export interface PeerWire {
 }
 
 export interface PeerChannel<T> {
-  /** Send a body to a peer; false when it could not even be queued (no link, too large). */
+  /** Send a body to a peer; false when it could not even be queued (no link, too large), or the link is down and the channel drops while down. */
   send(to: string, body: T): boolean;
   close(): void;
 }
@@ -63,13 +63,22 @@ export class PeerPort {
     this.#wire = wire;
   }
 
-  /** Open a channel; `deliver` gets only bodies that passed `validate`. */
-  open<T>(channel: string, validate: (x: unknown) => Validation<T>, deliver: (from: string, body: T) => void): PeerChannel<T> {
+  /**
+   * Open a channel; `deliver` gets only bodies that passed `validate`.
+   * `dropWhileDown`: a body sent while the link to its peer is down is not
+   * kept for when it comes back (the wire's buffer): send returns false. For
+   * a protocol that retransmits by itself (Raft), frames held through a
+   * partition are stale when they arrive — a Raft follower back from one got
+   * every heartbeat of the cut at once, and its leader answered each with
+   * another append.
+   */
+  open<T>(channel: string, validate: (x: unknown) => Validation<T>, deliver: (from: string, body: T) => void, o: { dropWhileDown?: boolean } = {}): PeerChannel<T> {
     if (this.#channels.has(channel)) throw new Error(`peer channel ${channel} is already open`);
     const entry: Opened = { validate, deliver: deliver as (from: string, body: unknown) => void };
     this.#channels.set(channel, entry);
+    const drop = o.dropWhileDown === true;
     return {
-      send: (to, body) => this.#wire !== null && this.#wire.send(to, { c: channel, b: body }),
+      send: (to, body) => this.#wire !== null && (!drop || this.#wire.isConnected(to)) && this.#wire.send(to, { c: channel, b: body }),
       close: () => {
         if (this.#channels.get(channel) === entry) this.#channels.delete(channel);
       },

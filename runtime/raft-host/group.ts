@@ -119,7 +119,8 @@ class RaftGroup<Res> {
     let host: ActorRef<RaftHostMsg<Res>> | undefined;
     // Appends sized to fit the wire's frames (limits.ts).
     const limits = raftSizeLimits(o.peers.maxFrameBytes);
-    this.#raftCh = o.peers.open(`raft/${group}`, validateRaft, (_from, msg) => host?.tell({ type: 'raft', msg }));
+    // Raft retransmits by itself: nothing is held for a peer while its link is down (peers.ts).
+    this.#raftCh = o.peers.open(`raft/${group}`, validateRaft, (_from, msg) => host?.tell({ type: 'raft', msg }), { dropWhileDown: true });
     this.#fwdCh = o.peers.open(`fwd/${group}`, (x) => validateForward(x, limits.maxFrameBytes), (from, f) => {
       if ('d' in f) ctx.self.tell({ type: 'fwd-in', from, id: f.id, data: f.d });
       else ctx.self.tell({ type: 'fwd-reply', id: f.id, r: f.r as unknown as ProposeResponse<Res> });
@@ -131,7 +132,7 @@ class RaftGroup<Res> {
         id: o.id,
         peers: o.voters,
         storage: o.log,
-        transport: { send: (to, _g, m) => void raftCh.send(to, m) },
+        transport: { send: (to, _g, m) => raftCh.send(to, m) },
         stateMachine: o.stateMachine,
         tickMs: s.tickMs,
         maxAppendBytes: limits.maxAppendBytes,

@@ -339,7 +339,13 @@ export class RaftHostCore<Res = unknown> {
   }
 
   #send(m: Message): void {
-    this.#o.transport.send(m.to, this.group, m);
+    if (this.#o.transport.send(m.to, this.group, m) === false) {
+      // Not sent (no link to the peer now): a leader stops streaming appends to it
+      // and probes it again once it answers (etcd's MsgUnreachable).
+      this.node.reportUnreachable(m.to);
+      if (m.type === 'snapshot') this.node.reportSnapshot(m.to, false);
+      return;
+    }
     // The transport took the snapshot: let the leader go back to probing this
     // follower (etcd's ReportSnapshot); without it the follower stays paused.
     if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);

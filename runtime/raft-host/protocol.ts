@@ -109,7 +109,8 @@ export type RaftHostMsg<Res = unknown> =
  * The simulator's network implements it; so will the TLS transport.
  */
 export interface RaftTransport {
-  send(to: string, group: string, msg: Message): void;
+  /** False when the message certainly did not leave (no link to `to` right now): the host tells Raft the peer is unreachable. */
+  send(to: string, group: string, msg: Message): boolean | void;
 }
 
 /** A read-only window on a running host (diagnostics; the simulator's convergence checks). */
