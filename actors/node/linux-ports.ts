@@ -57,6 +57,8 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
     peers: addrs,
     validate: (x) => peers.validate(x),
     onFrame: (from, f) => peers.deliver(from, f),
+    // Link up/down, to the services (a Raft follower whose link to its leader closes campaigns early).
+    onPeerState: (peer, up) => peers.peerState(peer, up),
     log: { debug: () => {}, info: () => {}, warn: (m, f) => log.warn(m, f), error: (m, f) => log.error(m, f) },
   });
   peers.attach({

@@ -53,6 +53,7 @@ export class PeerPort {
   readonly #channels = new Map<string, Opened>();
   /** Frames for a channel nobody opened (yet), or that failed their channel's validator. */
   dropped = 0;
+  readonly #stateListeners = new Set<(peer: string, up: boolean) => void>();
 
   constructor(self: string, peers: readonly string[]) {
     this.self = self;
@@ -83,6 +84,21 @@ export class PeerPort {
         if (this.#channels.get(channel) === entry) this.#channels.delete(channel);
       },
     };
+  }
+
+  /**
+   * Be told when the link to a peer comes up or goes down (a hint: a link that
+   * went down may be back in a moment, and the peer may be fine). Returns the
+   * unsubscribe function.
+   */
+  onPeerState(f: (peer: string, up: boolean) => void): () => void {
+    this.#stateListeners.add(f);
+    return () => void this.#stateListeners.delete(f);
+  }
+
+  /** The wire's owner reports a link change (NodeTransport's onPeerState, the simulator's links). */
+  peerState(peer: string, up: boolean): void {
+    for (const f of [...this.#stateListeners]) f(peer, up);
   }
 
   isConnected(to: string): boolean {

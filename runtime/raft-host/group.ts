@@ -103,6 +103,7 @@ class RaftGroup<Res> {
   readonly #host: ActorRef<RaftHostMsg<Res>>;
   readonly #raftCh: PeerChannel<Message>;
   readonly #fwdCh: PeerChannel<ForwardFrame>;
+  readonly #unsubscribe: () => void;
   #lead = '';
   #seq = 0;
   /** Local proposals waiting for the host (to forward them if it is not the leader). */
@@ -149,6 +150,8 @@ class RaftGroup<Res> {
     );
     this.#host = host;
     host.tell({ type: 'watch-leader', ref: ctx.self as unknown as ActorRef<LeaderEvent> });
+    // Link changes go straight to the host: a follower that loses its leader's link campaigns early.
+    this.#unsubscribe = o.peers.onPeerState((peer, up) => host.tell({ type: 'link', peer, up }));
   }
 
   behavior(): Behavior<RaftGroupMsg<Res>> {
@@ -161,6 +164,7 @@ class RaftGroup<Res> {
   }
 
   #close(): void {
+    this.#unsubscribe();
     this.#raftCh.close();
     this.#fwdCh.close();
     try {

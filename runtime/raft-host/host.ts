@@ -242,6 +242,11 @@ export class RaftHostCore<Res = unknown> {
         this.node.step(msg.msg);
         this.#later();
         return;
+      case 'link':
+        if (msg.up) this.node.linkUp(msg.peer);
+        else this.node.linkDown(msg.peer);
+        this.#later();
+        return;
       case 'propose':
         this.#queuePropose(msg.data, msg.replyTo);
         return;

@@ -96,6 +96,8 @@ export type RaftHostMsg<Res = unknown> =
   | { type: 'watch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'unwatch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'admin'; req: AdminRequest; replyTo: ReplyTo<AdminResponse> }
+  /** The node's link to `peer` came up or went down (a hint; see Raft.linkDown). */
+  | { type: 'link'; peer: string; up: boolean }
   /** Internal: append the proposals queued so far as one batch. */
   | { type: 'flush' }
   /** Internal: the durable log finished a persist. */
