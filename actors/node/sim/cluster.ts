@@ -16,6 +16,7 @@ import type { AdminRequest, AdminResponse, HostStatus, HostView, RaftHostProbe }
 import { registry } from '../../../runtime/registry/registry.ts';
 import type { Buggify } from '../../../runtime/sim/buggify.ts';
 import { SimDisk } from '../../../runtime/sim/disk.ts';
+import { SimLinks } from '../../../runtime/sim/links.ts';
 import type { RaftInvariants } from '../../../runtime/sim/invariants.ts';
 import type { SimNetwork } from '../../../runtime/sim/network.ts';
 import { SimNode } from '../../../runtime/sim/node.ts';
@@ -73,6 +74,8 @@ export class SimCluster {
   readonly #d: ClusterDeps;
   readonly #voters: string[];
   readonly #probes: Record<Group, RaftHostProbe>;
+  /** The links as each node's transport sees them (up/down hints, and what Raft may send on). */
+  readonly links: SimLinks;
   /** Snapshot installs interrupted by a crash (for the fault's effect check). */
   snapshotInstallCrashes = 0;
   snapshotsTaken = 0;
@@ -94,6 +97,14 @@ export class SimCluster {
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
+    this.links = new SimLinks(d.sched, d.net, d.rng.fork(), d.buggify, [...this.nodes.keys()], {
+      isUp: (id) => this.nodes.get(id)!.sim.up,
+      isPaused: (id) => this.nodes.get(id)!.sim.paused,
+      notify: (id, peer, up) => {
+        const slot = this.nodes.get(id)!;
+        slot.sim.deliver(() => slot.peers?.peerState(peer, up));
+      },
+    });
     for (const slot of this.nodes.values()) this.#start(slot);
   }
 
@@ -191,7 +202,12 @@ export class SimCluster {
     const peers = new PeerPort(id, all);
     // Frames are immutable once sent and the receiver validates them into fresh values: no deep copy on the wire.
     // The real transport's frame limit, so Raft sizes its appends here as in a real node.
-    peers.attach({ send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true), maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, isConnected: () => true, stats: () => ({}) });
+    peers.attach({
+      send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true),
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      isConnected: (to) => this.links.isConnected(id, to),
+      stats: () => ({}),
+    });
     slot.peers = peers;
     const disk = slot.disk;
     slot.boots++;
@@ -234,6 +250,7 @@ export class SimCluster {
     slot.onCrash.clear();
     slot.sim.crash();
     slot.disk.crash();
+    this.links.crashed(id);
     slot.system = undefined;
     slot.peers = undefined;
     slot.api = undefined;
