@@ -40,7 +40,7 @@ interface Pair {
   connecting: boolean;
 }
 
-export const LINK_TIMING = { idleMs: 1000, pollMs: 100, reconnectMinMs: 5, reconnectMaxMs: 250, flapChance: 0.01 };
+export const LINK_TIMING = { idleMs: 1000, pollMs: 100, reconnectMinMs: 5, reconnectMaxMs: 250, flapChance: 0.05 };
 
 export class SimLinks {
   readonly #sched: Scheduler;
