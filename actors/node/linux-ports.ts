@@ -44,9 +44,11 @@ export function processMetrics(): HostMetrics {
 export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   const creds = loadNodeCredentials(cfg.pkiDir, cfg.name);
+  const boot = nextBoot(join(cfg.dataDir, 'boot'));
   const peers = new PeerPort(
     cfg.name,
     cfg.peers.map((p) => p.name),
+    { instance: boot },
   );
   const addrs: Record<string, { host: string; port: number }> = {};
   for (const p of cfg.peers) if (p.name !== cfg.name) addrs[p.name] = { host: p.host, port: p.port };
@@ -73,7 +75,6 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
     listener: () => transport.stats().listener,
   });
   const logs: SqliteDurableLog[] = [];
-  const boot = nextBoot(join(cfg.dataDir, 'boot'));
   const started = transport.start().then(() => undefined);
   return {
     node: cfg.name,

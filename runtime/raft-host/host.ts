@@ -349,11 +349,12 @@ export class RaftHostCore<Res = unknown> {
       // and probes it again once it answers (etcd's MsgUnreachable).
       this.node.reportUnreachable(m.to);
       if (m.type === 'snapshot') this.node.reportSnapshot(m.to, false);
-      return;
     }
-    // The transport took the snapshot: let the leader go back to probing this
-    // follower (etcd's ReportSnapshot); without it the follower stays paused.
-    if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);
+    // A snapshot that left is not reported done: the follower's answer, once it
+    // has written it, moves the leader on (or, if none comes in the time allowed
+    // for its size, the leader sends it again). Reported done at once, the
+    // leader probed at the next heartbeat answer, before a large snapshot had
+    // landed, and sent it again and again.
   }
 
   /**

@@ -200,6 +200,9 @@ export class Raft {
     if (snap.meta.index === 0) return false;
     pr.becomeSnapshot(snap.meta.index);
     pr.snapshotSentAt = this.#now;
+    // An election timeout to land, and one more per MiB of data: a big one takes a while to
+    // cross, be read and be written, and sending it again only makes that longer.
+    pr.snapshotWait = this.electionTimeout * (1 + Math.floor(snap.data.length / (1 << 20)));
     const m: MsgSnapshot = { type: 'snapshot', from: this.id, to, term: this.term, snapshot: snap };
     this.#send(m);
     return true;
@@ -533,10 +536,11 @@ export class Raft {
     if (!pr) return;
     pr.recentActive = true;
     pr.paused = false;
-    if (pr.state === 'snapshot' && this.#now - pr.snapshotSentAt >= this.electionTimeout) {
-      // The follower is alive but the snapshot has not landed within an
-      // election timeout: assume it was lost (the host may never call
-      // reportSnapshot) and probe again, which re-sends it if still needed.
+    if (pr.state === 'snapshot' && this.#now - pr.snapshotSentAt >= pr.snapshotWait) {
+      // The follower is alive but the snapshot has not landed in the time
+      // allowed for its size: assume it was lost (the host reports only a
+      // snapshot it could not send) and probe again, which re-sends it if
+      // still needed.
       pr.pendingSnapshot = 0;
       pr.becomeProbe();
     }
@@ -865,10 +869,23 @@ export class Raft {
     }
   }
 
-  /** The link to `id` is up (again): a leader sends it a heartbeat now rather than at the next interval, so it learns of us and we of what it lacks. */
+  /**
+   * The link to `id` is up (again). A leader sends it a heartbeat now rather
+   * than at the next interval, so it learns of us and we of what it lacks; a
+   * (pre-)candidate that has no answer from it asks it again (what it sent
+   * while the link was down was not kept), rather than waiting out its
+   * election timeout. Asking twice is harmless: a vote is given once per term.
+   */
   linkUp(id: NodeId): void {
-    if (this.role !== 'leader' || id === this.id || !this.trk.progress.has(id)) return;
-    this.#sendHeartbeat(id, '');
+    if (id === this.id) return;
+    if (this.role === 'leader') {
+      if (this.trk.progress.has(id)) this.#sendHeartbeat(id, '');
+      return;
+    }
+    if ((this.role === 'candidate' || this.role === 'preCandidate') && this.trk.isVoter(id) && !this.trk.votes.has(id)) {
+      const pre = this.role === 'preCandidate';
+      this.#send({ type: pre ? 'preVote' : 'vote', from: this.id, to: id, term: pre ? this.term + 1 : this.term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), transfer: false });
+    }
   }
 
   #sortedVotersWithout(id: NodeId): NodeId[] {

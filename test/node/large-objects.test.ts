@@ -5,7 +5,7 @@
 // The stopped follower, restarted, catches up on all of them; a write too
 // large for one message between nodes is refused, and the cluster goes on.
 import test from 'ava';
-import { TestCluster, waitFor, type Reply } from '../support/cluster.ts';
+import { FAST, TestCluster, waitFor, type Reply } from '../support/cluster.ts';
 
 const OBJECTS = 40;
 const OBJECT_BYTES = 64 * 1024;
@@ -109,5 +109,46 @@ test('a follower restarted after 40 writes of 64 KiB objects catches up on all o
       const s = await c.status(n);
       return s !== undefined && s.raft.cdb.applied >= (w.revision as number);
     });
+  }
+});
+
+test('a follower that needs a snapshot of many 64 KiB objects (megabytes: more than a frame) gets it in pieces', async (t) => {
+  t.timeout(180_000);
+  // A snapshot every 10 entries: once restarted, the leaders keep only what follows their last one.
+  const c = await TestCluster.forTest(t, { extra: { ...FAST, raft: { ...FAST.raft, snapshotEvery: 10 } } });
+  const first = await c.waitLeader();
+  const [down] = c.names.filter((n) => n !== first.leader);
+  await c.kill(down!);
+  const others = c.names.filter((n) => n !== down);
+  const objects = Array.from({ length: OBJECTS }, (_, i) => bridgeOf(`snap-${String(i).padStart(2, '0')}`, OBJECT_BYTES));
+  let next = 0;
+  let last = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < objects.length) {
+        const o = objects[next++]!;
+        const r = await c.put(first.leader, o, {}, 60_000);
+        t.true(r.ok, `put of ${String(o.id)}: ${r.message}`);
+        last = Math.max(last, r.revision as number);
+      }
+    }),
+  );
+  // Both restart from their disks, which hold a snapshot and only the entries after it.
+  for (const n of others) await waitFor(`${n} to apply ${last}`, async () => ((await c.status(n))?.raft.cdb.applied ?? 0) >= last, 60_000);
+  for (const n of others) await c.kill(n);
+  for (const n of others) c.spawn(n);
+  const second = await c.waitLeader({ among: others, timeoutMs: 60_000 });
+  // The follower's log ends where the leaders' begin: only a snapshot (all 40 objects and their
+  // history, several MB) can bring it up to date.
+  await c.restart(down!);
+  const target = (await waitFor('the leader’s status', () => c.status(second.leader))).raft.cdb.commit;
+  await waitFor(
+    `${down} to apply up to ${target}`,
+    async () => ((await c.status(down!))?.raft.cdb.applied ?? 0) >= target,
+    60_000,
+  );
+  for (const o of [objects[0]!, objects[OBJECTS - 1]!]) {
+    const g: Reply = await c.cdb(down!, { op: 'get', type: 'network', id: o.id, consistency: 'stale' });
+    t.deepEqual((g.object as { spec: unknown } | undefined)?.spec, o.spec, `${down} holds ${String(o.id)}`);
   }
 });

@@ -119,3 +119,22 @@ test('a follower that grants a pre-vote drops its own early campaign', (t) => {
   t.is(c.leader(), '3');
   t.is(c.node('2').raft.lead, '3');
 });
+
+test('a candidate whose link to a voter comes back asks that voter again', (t) => {
+  const c = newCluster(3, { electionTick: ELECTION, heartbeatTick: 4 }, 6);
+  elect(c, '1');
+  const term = c.node('1').raft.term;
+  c.crash('1');
+  // Node 2 campaigns while its link to node 3 is down: its requests are lost.
+  c.cut.add('2->3');
+  c.node('2').linkDown('1');
+  c.node('3').linkDown('1');
+  c.node('2').campaign();
+  c.stabilize();
+  t.is(c.node('2').raft.role, 'preCandidate');
+  c.heal();
+  c.node('2').linkUp('3');
+  c.stabilize();
+  t.is(c.leader(), '2', 'elected without waiting for another election timeout');
+  t.is(c.node('2').raft.term, term + 1);
+});

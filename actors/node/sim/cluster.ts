@@ -199,7 +199,8 @@ export class SimCluster {
     slot.views = {};
     slot.view = undefined;
     const all = [...this.nodes.keys()];
-    const peers = new PeerPort(id, all);
+    slot.boots++;
+    const peers = new PeerPort(id, all, { instance: slot.boots });
     // Frames are immutable once sent and the receiver validates them into fresh values: no deep copy on the wire.
     // The real transport's frame limit, so Raft sizes its appends here as in a real node.
     peers.attach({
@@ -210,7 +211,6 @@ export class SimCluster {
     });
     slot.peers = peers;
     const disk = slot.disk;
-    slot.boots++;
     const ports: NodePorts = {
       node: id,
       boot: slot.boots,
