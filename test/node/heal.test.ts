@@ -9,7 +9,10 @@
 // Every link goes through a CutProxy (test/net/cut-proxy.ts) in this process.
 // Catching up is observed as an event: a CDB watch stream on the cut-off node
 // delivers the change at the leader's commit index. Each round's time from the
-// heal to that event is logged; set ACP_HEAL_ROUNDS for more rounds.
+// heal to that event is logged; set ACP_HEAL_ROUNDS for more rounds, ACP_HEAL_CUT_MS for
+// another cut, ACP_HEAL_DEADLINE_MS to measure without failing, ACP_HEAL_TRACE=1 to log when
+// the link came back (status polled every 10 ms), ACP_HEAL_MODE=hang for proxies that accept
+// connections while cut (a dial then waits out its 3 s TLS deadline).
 import test from 'ava';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { CutProxy } from '../net/cut-proxy.ts';
