@@ -8,6 +8,11 @@
 //                                                                    → ChangesResult (then streamed changes)
 //   meta    { op: 'meta', type, id }                                 → { ok, view } (merged meta/stats)
 //
+// A put's store command (the object's JSON and a few fields) may take at most
+// raftSizeLimits(frame limit).maxJsonProposalBytes (about 511 KiB with 1 MiB
+// frames): one write must fit one Raft message between nodes. A larger one is
+// refused as `invalid` (service.ts).
+//
 // put / delete may carry (client, seq) for exactly-once retries (see store.ts). Every request may
 // carry a `requestId` the server echoes in its response.
 import { z } from 'zod';

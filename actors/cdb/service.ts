@@ -8,7 +8,7 @@
 // All its I/O comes from the node's ports; every state change happens while
 // handling a message (answers to its own asks come back as messages).
 import { receive, setup, withStrategy, type ActorContext, type ActorRef, type Behavior, type ReplyTo } from '../../runtime/actor/index.ts';
-import { raftGroup, type ProposeResponse, type RaftGroupMsg, type RaftGroupSettings, type ReadResponse, type HostStatus, type StateMachine } from '../../runtime/raft-host/index.ts';
+import { raftGroup, raftSizeLimits, type ProposeResponse, type RaftGroupMsg, type RaftGroupSettings, type ReadResponse, type HostStatus, type StateMachine } from '../../runtime/raft-host/index.ts';
 import type { NodePorts } from '../../runtime/ports/ports.ts';
 import type { PeerChannel } from '../../runtime/ports/peers.ts';
 import { CdbStore, encodeStoreCommand, type ObjectFilter, type StoreResult } from './store.ts';
@@ -64,10 +64,18 @@ class CdbService {
   /** What each meta view looked like when last pushed (to push only what changed), and its MetaTable.viewStamp then. */
   #pushed = new Map<ObjectKey, { stamp: number; sig: string }>();
   #applyPending = false;
+  /**
+   * Largest write (UTF-8 bytes of its store command, the object's JSON plus a
+   * few fields): what certainly fits one Raft message between nodes (about
+   * 511 KiB with the default 1 MiB frames). The CLI's own limit (its request
+   * frame, 1 MiB) is larger, so this is where an oversized object is refused.
+   */
+  readonly #maxWriteBytes: number;
 
   constructor(ctx: ActorContext<Msg>, a: CdbArgs) {
     this.#ctx = ctx;
     this.#a = a;
+    this.#maxWriteBytes = raftSizeLimits(a.ports.peers.maxFrameBytes).maxJsonProposalBytes;
     // Each incarnation publishes under a new, larger number so peers drop what the old one said:
     // the node's boot count (not its clock, which may have stepped back) and this actor's restarts.
     this.#meta = new MetaTable({ self: a.node, incarnation: a.ports.boot * 1_000_000 + ctx.incarnation, staleAfterMs: a.meta.staleAfterMs });
@@ -193,6 +201,15 @@ class CdbService {
         // Exactly-once across retries needs the client's own session (client + seq in the
         // request), which toStoreCommand passes through.
         const data = encodeStoreCommand(toStoreCommand(req)!);
+        const bytes = Buffer.byteLength(data);
+        if (bytes > this.#maxWriteBytes) {
+          const what = req.op === 'put' ? `${req.object.type}/${req.object.id}` : `${req.type}/${req.id}`;
+          return ctx.reply(replyTo, {
+            ok: false,
+            code: 'invalid',
+            message: `${req.op}: ${what} is too large: ${bytes} bytes encoded, over the CDB's limit of ${this.#maxWriteBytes} bytes for one write (a write must fit one message between nodes)`,
+          });
+        }
         ctx.ask<RaftGroupMsg<StoreResult | undefined>, ProposeResponse<StoreResult | undefined>>(
           this.#group,
           (r) => ({ type: 'propose', data, replyTo: r }),

@@ -46,9 +46,11 @@ export function processMetrics(): HostMetrics {
 export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   const creds = loadNodeCredentials(cfg.pkiDir, cfg.name);
+  const boot = nextBoot(join(cfg.dataDir, 'boot'));
   const peers = new PeerPort(
     cfg.name,
     cfg.peers.map((p) => p.name),
+    { instance: boot },
   );
   const addrs: Record<string, { host: string; port: number }> = {};
   for (const p of cfg.peers) if (p.name !== cfg.name) addrs[p.name] = { host: p.host, port: p.port };
@@ -65,6 +67,9 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
     validate: (x) => peers.validate(x),
     onFrame: (from, f) => peers.deliver(from, f),
     onPeerState: (peer, up) => {
+      // To the services (a Raft follower whose link to its leader closes campaigns early)…
+      peers.peerState(peer, up);
+      // …and to the Monitor's evidence: how the link went down (closed by the peer, or silent).
       if (up) return links.up(peer);
       const idle = transport.stats().peers[peer]?.idleTimeouts ?? 0;
       const silent = idle > (idleSeen.get(peer) ?? 0);
@@ -75,6 +80,7 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
   });
   peers.attach({
     send: (to, f) => transport.send(to, f),
+    maxFrameBytes: transport.maxFrameBytes,
     isConnected: (to) => transport.isConnected(to),
     links: () => links.all(),
     stats: () => {
@@ -88,7 +94,6 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
     listener: () => transport.stats().listener,
   });
   const logs: SqliteDurableLog[] = [];
-  const boot = nextBoot(join(cfg.dataDir, 'boot'));
   const started = transport.start().then(() => undefined);
   return {
     node: cfg.name,

@@ -59,8 +59,10 @@
 // `connectTimeoutMs` (250 ms: a SYN lost to a partition is otherwise retried
 // by the kernel only after 1, 3, 7 s) or TLS + hello/welcome have not
 // completed within `handshakeTimeoutMs`, and the reconnect backoff is capped at 250 ms (a caller may not set more than
-// 500). So after a heal the dialer's next attempt starts within
-// connectTimeoutMs + backoff, and the link is up one handshake later.
+// 500). The backoff spaces the starts of attempts, so one abandoned at its
+// connect deadline is followed by the next at once. So after a heal the
+// dialer's next attempt starts within max(connectTimeoutMs, backoff), and the
+// link is up one handshake later.
 //
 // ## Admission
 //
@@ -78,6 +80,7 @@ import { IPCModule } from 'node-ipc';
 import type { IPCClient, IPCServer } from 'node-ipc';
 import { z } from 'zod';
 import { backoffDelay, cryptoRandom, resolveBackoff } from './backoff.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 import type { BackoffPolicy, RandomSource } from './backoff.ts';
 import { ListenerGate, resolveLimits } from './listener-gate.ts';
 import type { ListenerStats, RefuseReason } from './listener-gate.ts';
@@ -87,6 +90,7 @@ import { NODE_OU, assertValidName, parseSubject } from './pki.ts';
 import type { NodeCredentials } from './pki.ts';
 
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
+export { DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 export type { BackoffPolicy, RandomSource } from './backoff.ts';
 
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -119,7 +123,11 @@ export interface NodeTransportOptions<T> {
   backoff?: Partial<BackoffPolicy>;
   /** A link that stayed up this long resets the backoff attempt counter. Default 5000 ms. */
   stableMs?: number;
-  /** Largest frame on the wire (JSON bytes, node-ipc maxMessageSize). Default 1 MiB. */
+  /**
+   * Largest frame on the wire: UTF-8 bytes of its JSON (node-ipc
+   * maxMessageSize), both to send and to accept. Default DEFAULT_MAX_FRAME_BYTES.
+   * A frame that does not fit is not sent (send returns false, stats sendErrors).
+   */
   maxFrameBytes?: number;
   /** Bytes queued for write on one socket before node-ipc closes it. Default 16 MiB. */
   maxPendingBytes?: number;
@@ -209,6 +217,8 @@ interface Link {
   /** Dialer: deadline of the current attempt (TCP connect, then TLS + welcome). */
   hsTimer: NodeJS.Timeout | null;
   connectedAt: number;
+  /** Dialer: performance.now() when the current (or last) attempt started. */
+  dialedAt: number;
   /** performance.now() of the last bytes received / frame or ping sent on the link. */
   lastRecv: number;
   lastSend: number;
@@ -277,6 +287,11 @@ export class NodeTransport<T = unknown> {
     );
     this.#repeat = new RepeatLog(this.#log, opts.repeatLog);
     for (const [name, addr] of Object.entries(opts.peers ?? {})) this.addPeer(name, addr);
+  }
+
+  /** Largest frame this transport sends and accepts (UTF-8 bytes of its JSON). */
+  get maxFrameBytes(): number {
+    return this.#o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
   /** Address actually listened on (port resolved when 0 was asked). */
@@ -399,6 +414,7 @@ export class NodeTransport<T = unknown> {
       retryTimer: null,
       hsTimer: null,
       connectedAt: 0,
+      dialedAt: 0,
       lastRecv: 0,
       lastSend: 0,
       penalty: false,
@@ -682,6 +698,7 @@ export class NodeTransport<T = unknown> {
     this.#teardownClient(link);
     const gen = ++link.gen;
     link.stats.dials++;
+    link.dialedAt = performance.now();
     if (!link.ipc) link.ipc = this.#clientModule(link);
     const ipc = link.ipc;
     try {
@@ -829,8 +846,13 @@ export class NodeTransport<T = unknown> {
     link.penalty = false;
     const delay = backoffDelay(link.attempt, this.#backoff, this.#rng.next());
     link.attempt++;
-    this.#log.debug('reconnecting to peer', { self: this.self, peer: link.name, attempt: link.attempt, delayMs: delay });
-    link.retryTimer = setTimeout(() => this.#dial(link), delay);
+    // The backoff spaces the *starts* of attempts: an attempt that already
+    // waited out its connect deadline (a SYN lost to a partition) is followed
+    // by the next one at once, not a whole backoff later — after a heal the
+    // link is back within one deadline, not a deadline plus a backoff.
+    const waitMs = Math.max(0, Math.round(delay - (performance.now() - link.dialedAt)));
+    this.#log.debug('reconnecting to peer', { self: this.self, peer: link.name, attempt: link.attempt, delayMs: delay, waitMs });
+    link.retryTimer = setTimeout(() => this.#dial(link), waitMs);
   }
 
   // ---------------------------------------------------------------- common
@@ -997,7 +1019,7 @@ function configure(ipc: IPCModule, o: { maxFrameBytes?: number; maxPendingBytes?
   c.logPayloads = false;
   c.parser = 'assured';
   c.allowedEvents = EVENTS;
-  c.maxMessageSize = o.maxFrameBytes ?? 1024 * 1024;
+  c.maxMessageSize = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   c.maxPendingBytes = o.maxPendingBytes ?? 16 * 1024 * 1024;
   c.messageTimeout = o.frameTimeoutMs ?? 10_000;
   c.identifyPeer = false;

@@ -1,6 +1,6 @@
 // One generic home for every Raft group on a node: a group actor owns the
 // group's host (runtime/raft-host/host.ts), opens the group's channels on the
-// node's PeerPort (Raft messages, forwarded proposals), and forwards a
+// node's PeerPort (Raft messages, snapshots in pieces, forwarded proposals), and forwards a
 // proposal made on a follower to the leader — once, here, so neither the
 // services nor their clients redirect. A service brings only its state
 // machine; the CDB and the Monitor each run one group this way, in a real
@@ -11,12 +11,13 @@
 //   status / watch-leader / admin → passed to the host, which answers directly
 import { receive, setup } from '../actor/behavior.ts';
 import type { ActorContext, ActorRef, Behavior, ReplyTo } from '../actor/types.ts';
-import type { PeerChannel, PeerPort } from '../ports/peers.ts';
+import type { LargeBody, PeerChannel, PeerPort } from '../ports/peers.ts';
 import type { Validation } from '../ports/validation.ts';
 import type { DurableLog } from '../raft/storage.ts';
 import { parseRaftMessage } from '../raft/schema.ts';
-import type { Message } from '../raft/types.ts';
+import type { Message, MsgSnapshot } from '../raft/types.ts';
 import { raftHost } from './host.ts';
+import { raftSizeLimits } from './limits.ts';
 import type { AdminRequest, AdminResponse, HostStatus, LeaderEvent, ProposeResponse, RaftHostMsg, RaftHostProbe, ReadResponse, StateMachine } from './protocol.ts';
 
 export interface RaftGroupSettings {
@@ -62,14 +63,13 @@ export type RaftGroupMsg<Res = unknown> =
 /** A forwarded proposal or its answer, as it travels between the group's members. */
 export type ForwardFrame = { id: number; d: string } | { id: number; r: { ok?: unknown; error?: unknown; [k: string]: unknown } };
 
-const MAX_FORWARD_BYTES = 1 << 20;
-
-export function validateForward(x: unknown): Validation<ForwardFrame> {
+/** A forwarded proposal or its answer; `maxData` bounds the proposal's length (it came in one frame). */
+export function validateForward(x: unknown, maxData: number): Validation<ForwardFrame> {
   if (typeof x !== 'object' || x === null) return { ok: false, error: 'not an object' };
   const f = x as { id?: unknown; d?: unknown; r?: unknown };
   if (!Number.isSafeInteger(f.id) || (f.id as number) < 0) return { ok: false, error: 'bad id' };
   if (f.d !== undefined) {
-    if (typeof f.d !== 'string' || f.d.length === 0 || f.d.length > MAX_FORWARD_BYTES) return { ok: false, error: 'bad data' };
+    if (typeof f.d !== 'string' || f.d.length === 0 || f.d.length > maxData) return { ok: false, error: 'bad data' };
     return { ok: true, value: { id: f.id as number, d: f.d } };
   }
   if (typeof f.r !== 'object' || f.r === null) return { ok: false, error: 'bad result' };
@@ -81,6 +81,17 @@ export function validateForward(x: unknown): Validation<ForwardFrame> {
 function validateRaft(x: unknown): Validation<Message> {
   const r = parseRaftMessage(x);
   return r.ok ? { ok: true, value: r.msg } : { ok: false, error: r.error };
+}
+
+/** A snapshot message travels as a large body: the message without its data, and the data. */
+function snapshotBody(m: MsgSnapshot): LargeBody {
+  return { head: { ...m, snapshot: { meta: m.snapshot.meta, data: '' } }, text: m.snapshot.data };
+}
+
+function validateSnapshot(x: LargeBody): Validation<Message> {
+  const h = x.head as { type?: unknown; snapshot?: unknown } | null;
+  if (typeof h !== 'object' || h === null || h.type !== 'snapshot' || typeof h.snapshot !== 'object' || h.snapshot === null) return { ok: false, error: 'not a snapshot message' };
+  return validateRaft({ ...h, snapshot: { ...(h.snapshot as object), data: x.text } });
 }
 
 interface Waiting<Res> {
@@ -103,6 +114,8 @@ class RaftGroup<Res> {
   readonly #host: ActorRef<RaftHostMsg<Res>>;
   readonly #raftCh: PeerChannel<Message>;
   readonly #fwdCh: PeerChannel<ForwardFrame>;
+  readonly #snapCh: PeerChannel<LargeBody>;
+  readonly #unsubscribe: () => void;
   #lead = '';
   #seq = 0;
   /** Local proposals waiting for the host (to forward them if it is not the leader). */
@@ -117,21 +130,28 @@ class RaftGroup<Res> {
     const s = o.settings;
     // Channels are opened before the host exists: frames that arrive meanwhile are dropped, as on a lossy link.
     let host: ActorRef<RaftHostMsg<Res>> | undefined;
-    this.#raftCh = o.peers.open(`raft/${group}`, validateRaft, (_from, msg) => host?.tell({ type: 'raft', msg }));
-    this.#fwdCh = o.peers.open(`fwd/${group}`, validateForward, (from, f) => {
+    // Appends sized to fit the wire's frames (limits.ts).
+    const limits = raftSizeLimits(o.peers.maxFrameBytes);
+    // Raft retransmits by itself: nothing is held for a peer while its link is down (peers.ts).
+    this.#raftCh = o.peers.open(`raft/${group}`, validateRaft, (_from, msg) => host?.tell({ type: 'raft', msg }), { dropWhileDown: true });
+    // Snapshots are the whole state: they may be larger than a frame, so they travel in pieces.
+    this.#snapCh = o.peers.openLarge(`snap/${group}`, validateSnapshot, (_from, msg) => host?.tell({ type: 'raft', msg }));
+    this.#fwdCh = o.peers.open(`fwd/${group}`, (x) => validateForward(x, limits.maxFrameBytes), (from, f) => {
       if ('d' in f) ctx.self.tell({ type: 'fwd-in', from, id: f.id, data: f.d });
       else ctx.self.tell({ type: 'fwd-reply', id: f.id, r: f.r as unknown as ProposeResponse<Res> });
     });
     const raftCh = this.#raftCh;
+    const snapCh = this.#snapCh;
     host = ctx.spawn(
       raftHost<Res>({
         group,
         id: o.id,
         peers: o.voters,
         storage: o.log,
-        transport: { send: (to, _g, m) => void raftCh.send(to, m) },
+        transport: { send: (to, _g, m) => (m.type === 'snapshot' ? snapCh.send(to, snapshotBody(m)) : raftCh.send(to, m)) },
         stateMachine: o.stateMachine,
         tickMs: s.tickMs,
+        maxAppendBytes: limits.maxAppendBytes,
         electionTick: s.electionTicks,
         heartbeatTick: s.heartbeatTicks,
         snapshotEvery: s.snapshotEvery,
@@ -145,6 +165,8 @@ class RaftGroup<Res> {
     );
     this.#host = host;
     host.tell({ type: 'watch-leader', ref: ctx.self as unknown as ActorRef<LeaderEvent> });
+    // Link changes go straight to the host: a follower that loses its leader's link campaigns early.
+    this.#unsubscribe = o.peers.onPeerState((peer, up) => host.tell({ type: 'link', peer, up }));
   }
 
   behavior(): Behavior<RaftGroupMsg<Res>> {
@@ -157,7 +179,9 @@ class RaftGroup<Res> {
   }
 
   #close(): void {
+    this.#unsubscribe();
     this.#raftCh.close();
+    this.#snapCh.close();
     this.#fwdCh.close();
     try {
       this.#o.log.close();

@@ -39,6 +39,7 @@ import { RawNode } from '../raft/rawnode.ts';
 import { MemoryStorage, applyReadyToStorage, bootstrapState, memoryStorageFrom, persistBatchOf } from '../raft/storage.ts';
 import type { PersistBatch } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/confchange.ts';
+import { fitsOneAppend, raftSizeLimits } from './limits.ts';
 import type { ConfState, Entry, HardState, Message, Ready, RaftError } from '../raft/types.ts';
 import type {
   AdminRequest,
@@ -86,6 +87,7 @@ interface QueuedProposal<Res> {
 /** The host's settings with defaults filled in. */
 interface Settings {
   tickMs: number;
+  maxAppendBytes: number;
   electionTick: number;
   heartbeatTick: number;
   snapshotEvery: number;
@@ -155,6 +157,7 @@ export class RaftHostCore<Res = unknown> {
     this.sm = o.stateMachine;
     this.#s = {
       tickMs: o.tickMs ?? 100,
+      maxAppendBytes: o.maxAppendBytes ?? raftSizeLimits().maxAppendBytes,
       electionTick: o.electionTick ?? 10,
       heartbeatTick: o.heartbeatTick ?? 1,
       snapshotEvery: o.snapshotEvery ?? 10_000,
@@ -191,6 +194,8 @@ export class RaftHostCore<Res = unknown> {
       electionTick: this.#s.electionTick,
       heartbeatTick: this.#s.heartbeatTick,
       applied: this.#applied,
+      // Appends sized to the wire's frames (limits.ts): one that did not fit would never arrive.
+      maxSizePerMsg: this.#s.maxAppendBytes,
       // A new commit index rides on the next append or heartbeat: per write,
       // one message, one write and one answer per follower instead of two.
       broadcastCommit: false,
@@ -235,6 +240,11 @@ export class RaftHostCore<Res = unknown> {
       case 'raft':
         // Validated once, at the edge where it came off the wire (runtime/ports/peers.ts).
         this.node.step(msg.msg);
+        this.#later();
+        return;
+      case 'link':
+        if (msg.up) this.node.linkUp(msg.peer);
+        else this.node.linkDown(msg.peer);
         this.#later();
         return;
       case 'propose':
@@ -334,10 +344,17 @@ export class RaftHostCore<Res = unknown> {
   }
 
   #send(m: Message): void {
-    this.#o.transport.send(m.to, this.group, m);
-    // The transport took the snapshot: let the leader go back to probing this
-    // follower (etcd's ReportSnapshot); without it the follower stays paused.
-    if (m.type === 'snapshot') this.node.reportSnapshot(m.to, true);
+    if (this.#o.transport.send(m.to, this.group, m) === false) {
+      // Not sent (no link to the peer now): a leader stops streaming appends to it
+      // and probes it again once it answers (etcd's MsgUnreachable).
+      this.node.reportUnreachable(m.to);
+      if (m.type === 'snapshot') this.node.reportSnapshot(m.to, false);
+    }
+    // A snapshot that left is not reported done: the follower's answer, once it
+    // has written it, moves the leader on (or, if none comes in the time allowed
+    // for its size, the leader sends it again). Reported done at once, the
+    // leader probed at the next heartbeat answer, before a large snapshot had
+    // landed, and sent it again and again.
   }
 
   /**
@@ -544,6 +561,12 @@ export class RaftHostCore<Res = unknown> {
   #queuePropose(data: string, replyTo: ReplyTo<ProposeResponse<Res>>): void {
     if (data === '') {
       this.#ctx.reply(replyTo, { error: 'unavailable', message: 'empty proposals are not allowed' });
+      return;
+    }
+    // Raft sends an entry larger than an append alone, but one larger than a
+    // frame can never be sent: in the log it would stop replication for good.
+    if (!fitsOneAppend(data, this.#s.maxAppendBytes)) {
+      this.#ctx.reply(replyTo, { error: 'invalid', message: `the proposal does not fit one Raft message between nodes (at most ${this.#s.maxAppendBytes} bytes encoded)` });
       return;
     }
     if (this.node.raft.role !== 'leader') {

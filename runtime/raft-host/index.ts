@@ -27,4 +27,6 @@ export { raftHost, RaftHostCore } from './host.ts';
 export type { RaftHostStats } from './host.ts';
 export { raftGroup, validateForward } from './group.ts';
 export type { RaftGroupMsg, RaftGroupOptions, RaftGroupSettings, ForwardFrame } from './group.ts';
+export { FRAME_ENVELOPE_BYTES, fitsOneAppend, raftSizeLimits } from './limits.ts';
+export type { RaftSizeLimits } from './limits.ts';
 export type * from './protocol.ts';

@@ -39,11 +39,13 @@ export interface StateMachine<Res = unknown> {
  * Definite and indefinite failures:
  * - `not-leader`: definitely not executed; retry at `leader` (may be '' if unknown);
  * - `unavailable`: definitely not executed (e.g. leadership transfer or membership change in progress);
- * - `indeterminate`: may or may not have taken effect.
+ * - `indeterminate`: may or may not have taken effect;
+ * - `invalid`: definitely not executed, and retrying will not help (a proposal too large for one Raft message).
  */
 export type HostError =
   | { error: 'not-leader'; leader: string }
   | { error: 'unavailable'; message: string }
+  | { error: 'invalid'; message: string }
   | { error: 'indeterminate'; message: string };
 
 /** Answer to `propose`: the state machine's result for the entry, once committed and applied on this node. */
@@ -94,6 +96,8 @@ export type RaftHostMsg<Res = unknown> =
   | { type: 'watch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'unwatch-leader'; ref: ActorRef<LeaderEvent> }
   | { type: 'admin'; req: AdminRequest; replyTo: ReplyTo<AdminResponse> }
+  /** The node's link to `peer` came up or went down (a hint; see Raft.linkDown). */
+  | { type: 'link'; peer: string; up: boolean }
   /** Internal: append the proposals queued so far as one batch. */
   | { type: 'flush' }
   /** Internal: the durable log finished a persist. */
@@ -107,7 +111,8 @@ export type RaftHostMsg<Res = unknown> =
  * The simulator's network implements it; so will the TLS transport.
  */
 export interface RaftTransport {
-  send(to: string, group: string, msg: Message): void;
+  /** False when the message certainly did not leave (no link to `to` right now): the host tells Raft the peer is unreachable. */
+  send(to: string, group: string, msg: Message): boolean | void;
 }
 
 /** A read-only window on a running host (diagnostics; the simulator's convergence checks). */
@@ -154,6 +159,13 @@ export interface RaftHostOptions<Res = unknown> {
   electionTick?: number;
   /** Default 1. */
   heartbeatTick?: number;
+  /**
+   * Raft's cap on the entries of one append, in bytes of their encoding: the
+   * wire's frame limit less the envelope (raftSizeLimits in limits.ts). A
+   * proposal that would not fit one append alone is refused ('invalid').
+   * Default: derived from the default frame limit.
+   */
+  maxAppendBytes?: number;
   /** Take a snapshot every this many applied entries. Default 10000. */
   snapshotEvery?: number;
   /** Entries kept in memory after compaction, so slightly lagging followers need no snapshot. Default 1000. */

@@ -57,6 +57,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Leader tick count when the snapshot was sent (to give up on a lost one). */
   snapshotSentAt = 0;
+  /** Ticks the snapshot may take to be acknowledged before it is taken for lost. */
+  snapshotWait = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
   /**

@@ -24,7 +24,13 @@ export interface RaftConfig {
   heartbeatTick?: number;
   /** Last index the application has already applied (on restart). Default: the snapshot index. */
   applied?: number;
-  /** Soft cap on the size of one append message (at least one entry is always sent). Default 1 MiB. */
+  /**
+   * Cap on the entries of one append message, in bytes of their JSON encoding
+   * (entrySize, an upper bound). An entry larger than this is still sent, alone:
+   * a message always carries at least one entry (etcd). A host whose transport
+   * limits frames derives this from that limit (runtime/raft-host/limits.ts).
+   * Default 1 MiB.
+   */
   maxSizePerMsg?: number;
   /** Max append messages in flight per follower in replicate state. Default 256. */
   maxInflightMsgs?: number;
@@ -117,6 +123,12 @@ export class Raft {
   leadTransferee: NodeId = NONE;
 
   #rng: Rng;
+  /**
+   * This node is campaigning early (or about to) because the host said its
+   * link to the leader closed (linkDown); cleared by hearing from a leader and
+   * by any term or role reset. Only orders who campaigns first.
+   */
+  #hinted = false;
   /** Ticks since start: only used to age in-flight snapshots. */
   #now = 0;
   #readOnly = new ReadOnly();
@@ -188,6 +200,9 @@ export class Raft {
     if (snap.meta.index === 0) return false;
     pr.becomeSnapshot(snap.meta.index);
     pr.snapshotSentAt = this.#now;
+    // An election timeout to land, and one more per MiB of data: a big one takes a while to
+    // cross, be read and be written, and sending it again only makes that longer.
+    pr.snapshotWait = this.electionTimeout * (1 + Math.floor(snap.data.length / (1 << 20)));
     const m: MsgSnapshot = { type: 'snapshot', from: this.id, to, term: this.term, snapshot: snap };
     this.#send(m);
     return true;
@@ -208,13 +223,14 @@ export class Raft {
   }
 
   #bcastHeartbeat(ctx: string): void {
-    for (const id of this.trk.members()) {
-      if (id === this.id) continue;
-      const pr = this.trk.progress.get(id)!;
-      // Never tell a follower to commit beyond what we know it has.
-      const m: MsgHeartbeat = { type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), context: ctx };
-      this.#send(m);
-    }
+    for (const id of this.trk.members()) if (id !== this.id) this.#sendHeartbeat(id, ctx);
+  }
+
+  #sendHeartbeat(to: NodeId, ctx: string): void {
+    const pr = this.trk.progress.get(to)!;
+    // Never tell a follower to commit beyond what we know it has.
+    const m: MsgHeartbeat = { type: 'heartbeat', from: this.id, to, term: this.term, commit: Math.min(pr.match, this.log.committed), context: ctx };
+    this.#send(m);
   }
 
   #sendTimeoutNow(to: NodeId): void {
@@ -232,6 +248,7 @@ export class Raft {
     this.lead = NONE;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    this.#hinted = false;
     this.randomizedElectionTimeout = this.electionTimeout + this.#rng.int(0, this.electionTimeout - 1);
     this.leadTransferee = NONE;
     this.trk.resetVotes();
@@ -433,6 +450,20 @@ export class Raft {
       if (m.type === 'vote') {
         this.electionElapsed = 0;
         this.vote = m.from;
+      } else if (this.#hinted) {
+        // Someone else campaigns for the leader we lost, and we would vote for
+        // it: let it (see linkDown). A follower drops its early campaign (its
+        // normal election timeout still stands); a pre-candidate gives way to a
+        // lower id. Two pre-candidates that ask each other both grant, and the
+        // requests arrive before the grants (one link, in order): the higher
+        // id gives way before it can count the grant, so only one of them
+        // becomes a candidate and the vote does not split.
+        if (this.role === 'follower') {
+          this.electionElapsed = 0;
+          this.#hinted = false;
+        } else if (this.role === 'preCandidate' && m.from < this.id) {
+          this.becomeFollower(this.term, NONE);
+        }
       }
     } else {
       this.#send({ type: respType, from: this.id, to: m.from, term: this.term, reject: true });
@@ -505,10 +536,11 @@ export class Raft {
     if (!pr) return;
     pr.recentActive = true;
     pr.paused = false;
-    if (pr.state === 'snapshot' && this.#now - pr.snapshotSentAt >= this.electionTimeout) {
-      // The follower is alive but the snapshot has not landed within an
-      // election timeout: assume it was lost (the host may never call
-      // reportSnapshot) and probe again, which re-sends it if still needed.
+    if (pr.state === 'snapshot' && this.#now - pr.snapshotSentAt >= pr.snapshotWait) {
+      // The follower is alive but the snapshot has not landed in the time
+      // allowed for its size: assume it was lost (the host reports only a
+      // snapshot it could not send) and probe again, which re-sends it if
+      // still needed.
       pr.pendingSnapshot = 0;
       pr.becomeProbe();
     }
@@ -602,16 +634,19 @@ export class Raft {
     switch (m.type) {
       case 'append':
         this.electionElapsed = 0;
+        this.#hinted = false;
         this.lead = m.from;
         this.#handleAppend(m);
         return;
       case 'heartbeat':
         this.electionElapsed = 0;
+        this.#hinted = false;
         this.lead = m.from;
         this.#handleHeartbeat(m);
         return;
       case 'snapshot':
         this.electionElapsed = 0;
+        this.#hinted = false;
         this.lead = m.from;
         this.#handleSnapshot(m);
         return;
@@ -800,6 +835,63 @@ export class Raft {
    */
   forgetLeader(): void {
     if (this.role === 'follower') this.lead = NONE;
+  }
+
+  /**
+   * The host's transport says its link to `id` closed (the peer crashed, or
+   * the connection was reset or found silent). A hint, not proof: the peer may
+   * be alive and the link back in a moment. If `id` is our leader, we stop
+   * honouring its lease (so we grant votes at once) and campaign within half an
+   * election timeout instead of a whole one or two: PreVote first, as always,
+   * so a leader that is in fact alive and heard by the others is not deposed —
+   * they are in its lease and ignore us, and its next message makes us its
+   * follower again. The survivors campaign in order (rank among the other
+   * voters, by id), each within its slot of the half timeout, randomized in
+   * the slot's first half: the first asks before the next would start, and
+   * whoever grants a pre-vote gives way (handleVote). Deterministic: the
+   * delay draws from the injected Rng.
+   */
+  linkDown(id: NodeId): void {
+    if (this.role !== 'follower' || id === NONE || id !== this.lead) return;
+    this.lead = NONE;
+    if (!this.#promotable()) return;
+    const others = this.#sortedVotersWithout(id);
+    const rank = others.indexOf(this.id);
+    if (rank < 0) return;
+    const slot = Math.max(1, Math.floor(this.electionTimeout / 2 / others.length));
+    const delay = rank * slot + this.#rng.int(0, Math.max(0, Math.ceil(slot / 2) - 1));
+    this.#hinted = true;
+    // Our election timer now fires `delay` ticks from now (hearing from a leader resets it).
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - delay);
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup('election');
+    }
+  }
+
+  /**
+   * The link to `id` is up (again). A leader sends it a heartbeat now rather
+   * than at the next interval, so it learns of us and we of what it lacks; a
+   * (pre-)candidate that has no answer from it asks it again (what it sent
+   * while the link was down was not kept), rather than waiting out its
+   * election timeout. Asking twice is harmless: a vote is given once per term.
+   */
+  linkUp(id: NodeId): void {
+    if (id === this.id) return;
+    if (this.role === 'leader') {
+      if (this.trk.progress.has(id)) this.#sendHeartbeat(id, '');
+      return;
+    }
+    if ((this.role === 'candidate' || this.role === 'preCandidate') && this.trk.isVoter(id) && !this.trk.votes.has(id)) {
+      const pre = this.role === 'preCandidate';
+      this.#send({ type: pre ? 'preVote' : 'vote', from: this.id, to: id, term: pre ? this.term + 1 : this.term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), transfer: false });
+    }
+  }
+
+  #sortedVotersWithout(id: NodeId): NodeId[] {
+    const out: NodeId[] = [];
+    for (const v of this.trk.voters) if (v !== id) out.push(v);
+    return out.sort();
   }
 
   reportUnreachable(id: NodeId): void {

@@ -198,6 +198,16 @@ export class RawNode {
     this.raft.forgetLeader();
   }
 
+  /** The transport's link to `id` closed: a hint (see Raft.linkDown) that makes a follower of `id` campaign early. */
+  linkDown(id: NodeId): void {
+    this.raft.linkDown(id);
+  }
+
+  /** The transport's link to `id` is up: a leader sends it a heartbeat at once. */
+  linkUp(id: NodeId): void {
+    this.raft.linkUp(id);
+  }
+
   /** The transport could not reach `id`: stop streaming optimistically to it. */
   reportUnreachable(id: NodeId): void {
     this.raft.reportUnreachable(id);

@@ -6,7 +6,7 @@
 //      or a simulated disk). On restart, `load()` output is fed into a fresh
 //      MemoryStorage with `memoryStorageFrom`.
 import type { ConfState, Entry, HardState, Ready, Snapshot } from './types.ts';
-import { NONE } from './types.ts';
+import { NONE, entrySize } from './types.ts';
 import { bootstrapEntries } from './confchange.ts';
 
 /** Thrown (internally) when asking for entries that were compacted away. */
@@ -36,7 +36,7 @@ export class CorruptStateError extends Error {
 /** Read side used by the Raft core. Indexes are 1-based; index 0 is the empty prefix. */
 export interface Storage {
   initialState(): { hardState: HardState; conf: ConfState };
-  /** Entries [lo, hi), truncated to about maxSize (always at least one entry). */
+  /** Entries [lo, hi), truncated to maxSize bytes (see countWithin; always at least one entry). */
   entries(lo: number, hi: number, maxSize: number): Entry[];
   /** Term of entry i; firstIndex()-1 (the snapshot index) is also answerable. */
   term(i: number): number;
@@ -48,13 +48,16 @@ export interface Storage {
 export const emptyHardState = (): HardState => ({ term: 0, vote: NONE, commit: 0 });
 export const emptyConf = (): ConfState => ({ voters: [], learners: [] });
 
-/** How many of ents[from, to) fit in about maxSize (always at least one, when there is one). */
+/**
+ * How many of ents[from, to) fit in maxSize bytes (entrySize: an upper bound of
+ * their encoded size); always at least one, when there is one, however large.
+ */
 export function countWithin(ents: readonly Entry[], from: number, to: number, maxSize: number): number {
   if (to <= from) return 0;
-  let size = ents[from].data.length + 16;
+  let size = entrySize(ents[from]);
   let i = from + 1;
   for (; i < to; i++) {
-    size += ents[i].data.length + 16;
+    size += entrySize(ents[i]);
     if (size > maxSize) break;
   }
   return i - from;

@@ -228,9 +228,60 @@ export function isEmptySnapshot(s: Snapshot | undefined): boolean {
   return s === undefined || s.meta.index === 0;
 }
 
-/** Approximate byte size used by flow control (UTF-16 units of data plus a fixed header). */
+/**
+ * Bytes one entry can take in a JSON-encoded message besides its data's string
+ * literal: field names and punctuation, a 16-digit term and index (the largest
+ * safe integers), the longer type ("normal") and the comma that separates it
+ * from the next entry (75 bytes; rounded up).
+ */
+export const ENTRY_WIRE_OVERHEAD = 80;
+
+/**
+ * Most bytes one UTF-16 unit of a string takes once JSON-encoded as UTF-8: a
+ * control character or a lone surrogate becomes a six-character \uXXXX escape.
+ */
+export const MAX_JSON_EXPANSION = 6;
+
+/** Below this many UTF-16 units the size of an entry's data is bounded without reading it. */
+const EXACT_FROM = 4096;
+/** Exact sizes of large entries, computed once per entry object. */
+const exactSizes = new WeakMap<Entry, number>();
+
+/** UTF-8 bytes of `s` as a JSON string literal, quotes included. */
+export function jsonStringBytes(s: string): number {
+  let n = s.length + 2;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (c < 0x20) n += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 1 : 5; // \n or \u00XX
+      else if (c === 34 || c === 92) n += 1; // \" or \\
+    } else if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a surrogate pair: 4 bytes for 2 units
+      i++;
+    } else if (c >= 0xd800 && c < 0xe000) n += 5; // a lone surrogate: \uXXXX
+    else n += 2;
+  }
+  return n;
+}
+
+/**
+ * Size of an entry for Raft's flow control and message size limit
+ * (maxSizePerMsg): an upper bound of the bytes it takes in a message encoded
+ * as JSON (UTF-8), which is how messages cross the network. Small entries are
+ * bounded by their length (MAX_JSON_EXPANSION bytes per unit: no scan, on the
+ * hot path); large ones are measured exactly, once, so a batch of large
+ * entries is not cut to a sixth of what fits.
+ */
 export function entrySize(e: Entry): number {
-  return e.data.length + 16;
+  const n = e.data.length;
+  if (n < EXACT_FROM) return ENTRY_WIRE_OVERHEAD + 2 + MAX_JSON_EXPANSION * n;
+  let s = exactSizes.get(e);
+  if (s === undefined) {
+    s = ENTRY_WIRE_OVERHEAD + jsonStringBytes(e.data);
+    exactSizes.set(e, s);
+  }
+  return s;
 }
 
 export function entriesSize(es: readonly Entry[]): number {

@@ -249,6 +249,13 @@ export class SimNetwork {
     return (this.#links.get(from)?.get(to)?.clogged ?? false) || (this.#clogNodes.size > 0 && (this.#clogNodes.has(from) || this.#clogNodes.has(to)));
   }
 
+  /** Nothing sent from `from` reaches `to` now: the link is cut, or it or either node is clogged. */
+  isBlocked(from: string, to: string): boolean {
+    if (this.#clogNodes.has(from) || this.#clogNodes.has(to)) return true;
+    const l = this.#links.get(from)?.get(to);
+    return l !== undefined && (l.cut || l.clogged);
+  }
+
   /** Remove every partition and clog; held messages are released. */
   heal(): void {
     for (const l of this.#allLinks()) {

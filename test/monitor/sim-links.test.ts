@@ -14,7 +14,7 @@ import { Scheduler } from '../../runtime/sim/scheduler.ts';
 import { Trace } from '../../runtime/sim/trace.ts';
 import { SimCluster } from '../../actors/node/sim/cluster.ts';
 import { DEFAULT_HEALTH_CONFIG } from '../../actors/monitor/health.ts';
-import { BEAT_MS, IDLE_MS } from '../../actors/node/sim/links.ts';
+import { LINK_TIMING } from '../../runtime/sim/links.ts';
 
 interface Health {
   ok?: boolean;
@@ -81,7 +81,7 @@ test('a node cut off by a partition is unreachable once silent past the grace, b
   const c = simCluster(8);
   await c.until('health 100 everywhere', c.healthy, 30_000);
   c.net.partition([['n3'], ['n1', 'n2']]);
-  const within = IDLE_MS + BEAT_MS + DEFAULT_HEALTH_CONFIG.links.silentAfterMs + 500;
+  const within = LINK_TIMING.idleMs + LINK_TIMING.pollMs + LINK_TIMING.reconnectMaxMs + DEFAULT_HEALTH_CONFIG.links.silentAfterMs + 500;
   t.true(within < 3000, 'faster than the simulator’s meta staleness');
   const took = await c.until('n1 and n2 count n3 unreachable', () => unreachable(c.health('n1'), 'n3') && unreachable(c.health('n2'), 'n3'), within);
   t.log(`the majority counted the cut-off node unreachable after ${took} virtual ms`);

@@ -7,6 +7,13 @@
 // After heal() new connections are forwarded again; the ones that were cut
 // stay dead (the bytes they swallowed are gone, as if TCP's retransmission
 // timer had backed off past the test).
+//
+// With `refuseWhileCut`, the proxy stops listening while cut instead: new
+// connections are refused at once, and the dialer's next attempt after the
+// heal goes through. That is how a dialer sees a partition that drops its
+// SYNs once its connect deadline passes (an accepted connection that never
+// answers would hold it until the longer TLS deadline, which a dropped SYN
+// does not).
 import net from 'node:net';
 import type { PeerAddress } from '../../runtime/net/node-transport.ts';
 import { withTimeout } from './helpers.ts';
@@ -26,14 +33,22 @@ export class CutProxy {
   #cut = false;
   #pairs = new Set<Pair>();
   #waiters: { n: number; resolve: () => void }[] = [];
+  readonly #refuse: boolean;
 
-  constructor(target: PeerAddress) {
+  constructor(target: PeerAddress, o: { refuseWhileCut?: boolean } = {}) {
     this.target = target;
+    this.#refuse = o.refuseWhileCut === true;
     this.#server = net.createServer((c) => this.#accept(c));
   }
 
-  async start(): Promise<number> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', () => resolve()));
+  async start(port = 0): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, '127.0.0.1', () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
     this.port = (this.#server.address() as net.AddressInfo).port;
     return this.port;
   }
@@ -45,10 +60,16 @@ export class CutProxy {
   cut(): void {
     this.#cut = true;
     for (const p of this.#pairs) p.dead = true;
+    if (this.#refuse && this.#server.listening) this.#server.close();
   }
 
-  heal(): void {
+  /** Forward new connections again (in refuse mode: once listening again on the same port). */
+  async heal(): Promise<void> {
     this.#cut = false;
+    if (this.#refuse && !this.#server.listening) {
+      this.#server = net.createServer((c) => this.#accept(c));
+      await this.start(this.port);
+    }
   }
 
   /** Resolves once `n` connections have been attempted during the current cut. */
@@ -63,7 +84,7 @@ export class CutProxy {
       p.upstream?.destroy();
     }
     this.#pairs.clear();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
   #accept(client: net.Socket): void {

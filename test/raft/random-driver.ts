@@ -1,6 +1,6 @@
 // Driver of the randomized test (random.test.ts): small clusters driven by a SeededRng through random
 // message delivery order, drops, duplicates, partitions, crashes/restarts
-// (from the durable copy), compactions, leadership transfers and (in one
+// (from the durable copy), compactions, leadership transfers, link hints and (in one
 // variant) membership changes, checking the five safety properties of the
 // Raft paper (Figure 3) after every step:
 //   Election Safety, Leader Append-Only, Log Matching, Leader Completeness,
@@ -173,6 +173,17 @@ export function runSeed(fail: (msg: string) => void, seed: number, v: Variant, t
       if (lead) {
         const cc: ConfChange = { type: pick(['addVoter', 'addLearner', 'remove'] as const), node: pick(all) };
         c.node(lead).proposeConfChange(cc);
+      }
+    } else if (x < 0.985) {
+      // The transport's link hints, true or not: a node is told its link to some peer went down or
+      // came up (only hints: the messages themselves are what the network above decides).
+      if (ids.length > 0) {
+        const id = pick(ids);
+        const peer = rng.chance(0.7) ? (c.node(id).raft.lead || pick(all)) : pick(all);
+        if (peer !== id) {
+          if (rng.chance(0.7)) c.node(id).linkDown(peer);
+          else c.node(id).linkUp(peer);
+        }
       }
     } else {
       if (ids.length > 0) c.node(pick(ids)).tick();

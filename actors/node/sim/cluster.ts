@@ -9,12 +9,14 @@
 // answered by the node's own NodeApi.
 import { ActorSystem, type ActorRef } from '../../../runtime/actor/index.ts';
 import type { Rng } from '../../../runtime/env/random.ts';
-import { PeerPort, type PeerFrame } from '../../../runtime/ports/peers.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../../../runtime/net/frame.ts';
+import { LinkTracker, PeerPort, type PeerFrame, type PeerLinkStats } from '../../../runtime/ports/peers.ts';
 import type { NodePorts } from '../../../runtime/ports/ports.ts';
 import type { AdminRequest, AdminResponse, HostStatus, HostView, RaftHostProbe } from '../../../runtime/raft-host/protocol.ts';
 import { registry } from '../../../runtime/registry/registry.ts';
 import type { Buggify } from '../../../runtime/sim/buggify.ts';
 import { SimDisk } from '../../../runtime/sim/disk.ts';
+import { SimLinks } from '../../../runtime/sim/links.ts';
 import type { RaftInvariants } from '../../../runtime/sim/invariants.ts';
 import type { SimNetwork } from '../../../runtime/sim/network.ts';
 import { SimNode } from '../../../runtime/sim/node.ts';
@@ -25,7 +27,6 @@ import type { Trace } from '../../../runtime/sim/trace.ts';
 import { SimStorageDriver, SimStorageMachine } from '../../storage/sim.ts';
 import { NodeApi } from '../api.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
-import { BEAT_MS, SimLinks } from './links.ts';
 
 export const GROUPS = ['cdb', 'monitor'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -41,7 +42,8 @@ export interface NodeSlot {
   system: ActorSystem | undefined;
   peers: PeerPort | undefined;
   /** Its peer port's link states (what the transport would report). */
-  links: SimLinks | undefined;
+  /** This incarnation's view of its links (the transport's, for the Monitor). */
+  links: LinkTracker | undefined;
   api: NodeApi | undefined;
   /** Each Raft group's host on this incarnation (from the probe's `started`). */
   views: Partial<Record<Group, HostView>>;
@@ -78,6 +80,8 @@ export class SimCluster {
   readonly #d: ClusterDeps;
   readonly #voters: string[];
   readonly #probes: Record<Group, RaftHostProbe>;
+  /** The links as each node's transport sees them (up/down hints, and what Raft may send on). */
+  readonly links: SimLinks;
   /** Snapshot installs interrupted by a crash (for the fault's effect check). */
   snapshotInstallCrashes = 0;
   snapshotsTaken = 0;
@@ -99,6 +103,18 @@ export class SimCluster {
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
+    this.links = new SimLinks(d.sched, d.net, d.rng.fork(), d.buggify, [...this.nodes.keys()], {
+      isUp: (id) => this.nodes.get(id)!.sim.up,
+      isPaused: (id) => this.nodes.get(id)!.sim.paused,
+      notify: (id, peer, up, cause) => {
+        const slot = this.nodes.get(id)!;
+        slot.sim.deliver(() => {
+          if (up) slot.links?.up(peer);
+          else slot.links?.down(peer, cause ?? 'closed');
+          slot.peers?.peerState(peer, up);
+        });
+      },
+    });
     for (const slot of this.nodes.values()) this.#start(slot);
   }
 
@@ -193,24 +209,32 @@ export class SimCluster {
     slot.views = {};
     slot.view = undefined;
     const all = [...this.nodes.keys()];
-    const peers = new PeerPort(id, all);
-    const links = new SimLinks(peers.peers, () => d.sched.now, (p) => this.#hears(id, p));
-    const beat = (): void => {
-      links.beat();
-      slot.sim.env.setTimer(BEAT_MS, beat);
-    };
-    slot.sim.env.setTimer(BEAT_MS, beat);
+    slot.boots++;
+    const peers = new PeerPort(id, all, { instance: slot.boots });
+    // What this node's transport would say of each link (up, or down — closed or silent — since
+    // when): the Monitor's evidence of a dead node. The cluster's link model (this.links) keeps it
+    // in step and sends the same changes as peer-state hints to the services.
+    const links = new LinkTracker(peers.peers, () => d.sched.now);
+    for (const p of peers.peers) if (this.links.isConnected(id, p)) links.up(p);
     // Frames are immutable once sent and the receiver validates them into fresh values: no deep copy on the wire.
+    // The real transport's frame limit, so Raft sizes its appends here as in a real node.
     peers.attach({
       send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true),
-      isConnected: (to) => links.isConnected(to),
-      links: () => links.links(),
-      stats: () => links.stats(),
+      maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+      isConnected: (to) => this.links.isConnected(id, to),
+      links: () => links.all(),
+      stats: () => {
+        const out: Record<string, PeerLinkStats> = {};
+        for (const p of peers.peers) {
+          const l = links.state(p);
+          out[p] = { connected: l.up, reconnects: 0, framesIn: 0, framesOut: 0, rejected: 0, ...(l.up ? {} : { down: { cause: l.cause, forMs: Math.round(l.forMs) } }) };
+        }
+        return out;
+      },
     });
     slot.peers = peers;
     slot.links = links;
     const disk = slot.disk;
-    slot.boots++;
     const ports: NodePorts = {
       node: id,
       boot: slot.boots,
@@ -337,11 +361,8 @@ export class SimCluster {
     slot.onCrash.clear();
     slot.sim.crash();
     slot.disk.crash();
-    // The process is gone: its kernel closes its connections, and every peer its FIN reaches sees the link close.
-    const net = this.#d.net;
-    for (const other of this.nodes.values()) {
-      if (other !== slot && other.sim.up && !net.isCut(id, other.id) && !net.isClogged(id, other.id)) other.links?.closed(id);
-    }
+    // The process is gone: its kernel closes its connections, and its peers see their links close.
+    this.links.crashed(id);
     slot.system = undefined;
     slot.peers = undefined;
     slot.links = undefined;

@@ -11,6 +11,7 @@
 import { SeededRng } from '../../../runtime/env/random.ts';
 import { checkOperations, renderCheckResult } from '../../../runtime/lincheck/index.ts';
 import { Buggify, defaultBuggify } from '../../../runtime/sim/buggify.ts';
+import type { SimLinks } from '../../../runtime/sim/links.ts';
 import { FaultInjector } from '../../../runtime/sim/faults.ts';
 import { RaftInvariants } from '../../../runtime/sim/invariants.ts';
 import type { LogView } from '../../../runtime/sim/invariants.ts';
@@ -48,6 +49,8 @@ export interface RunResult {
   stats: {
     ops: { issued: number; ok: number; failed: number; pending: number; redirects: number };
     net: SimNetwork['stats'];
+    /** Link changes the nodes were told of (down, up) and links that dropped while fine (buggify). */
+    links: SimLinks['stats'];
     faults: number;
     nemesisActions: number;
     ineffectiveNemesis: number;
@@ -192,6 +195,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
     stats: {
       ops: { ...ops },
       net: { ...net.stats },
+      links: { ...cluster.links.stats },
       faults: faults.appliedCount,
       nemesisActions: faults.nemesisActions,
       ineffectiveNemesis: fx.ineffectiveNemesis,
