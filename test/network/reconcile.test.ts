@@ -226,7 +226,7 @@ for (const c of cases) {
     for (const key of Object.keys(c.status)) t.true(plan.status.has(key), `no condition for ${key}`);
     for (const [key, want] of Object.entries(c.status)) {
       const got = plan.status.get(key)!;
-      t.is(got.state, want.state, key);
+      t.is(got.state as string, want.state, key);
       if (typeof want.reason === 'string') t.is(got.reason, want.reason, key);
       else if (want.reason) t.regex(got.reason ?? '', want.reason, key);
       if (want.info) t.like(got.info ?? {}, want.info as Record<string, never>, key);
