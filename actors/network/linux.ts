@@ -238,11 +238,10 @@ async function loadSetns(): Promise<Setns | null> {
   return setnsFn;
 }
 
-/** /proc/net/dev of a named namespace (or this thread's), read in this thread. */
+/** /proc/net/dev of a named namespace (or this thread's), read in this thread; holds no descriptor between reads. */
 export class NetDevReader {
   readonly #netns: string | undefined;
   #setns: Setns | null = null;
-  #home = -1;
 
   constructor(netns: string | undefined) {
     this.#netns = netns;
@@ -252,32 +251,29 @@ export class NetDevReader {
     if (this.#netns === undefined) return;
     this.#setns = await loadSetns();
     if (!this.#setns) throw new DriverError('cannot enter the data-plane namespace for stats: koffi/libc not available');
-    this.#home = openSync('/proc/thread-self/ns/net', 'r');
   }
 
   read(): string {
     if (this.#netns === undefined) return readFileSync('/proc/thread-self/net/dev', 'latin1');
     const setns = this.#setns!;
-    const fd = openSync(`/run/netns/${this.#netns}`, 'r');
+    const home = openSync('/proc/thread-self/ns/net', 'r');
+    let fd = -1;
     try {
+      fd = openSync(`/run/netns/${this.#netns}`, 'r');
       if (setns(fd, CLONE_NEWNET) !== 0) throw new DriverError(`setns into ${this.#netns} failed`);
       try {
         return readFileSync('/proc/thread-self/net/dev', 'latin1');
       } finally {
         // Back home before anything else runs on this thread; if that fails, nothing here is safe.
-        if (setns(this.#home, CLONE_NEWNET) !== 0) {
-          process.stderr.write('acp: network: cannot return to the node thread\'s own namespace after reading stats\n');
+        if (setns(home, CLONE_NEWNET) !== 0) {
+          process.stderr.write("acp: network: cannot return to the node thread's own namespace after reading stats\n");
           process.exit(70);
         }
       }
     } finally {
-      closeSync(fd);
+      if (fd >= 0) closeSync(fd);
+      closeSync(home);
     }
-  }
-
-  close(): void {
-    if (this.#home >= 0) closeSync(this.#home);
-    this.#home = -1;
   }
 }
 
@@ -398,7 +394,13 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
       if (name.length > 15) throw new DriverError(`"${name}" is too long for an interface name`, true);
       // Write-ahead: recorded before the kernel is asked.
       rec.set(name, { kind, key: a.key, ...extra });
-      await this.#ipRun(args, `creating ${kind} ${name}`);
+      try {
+        await this.#ipRun(args, `creating ${kind} ${name}`);
+      } catch (e) {
+        // Someone else's link took the name first: it is not ours, whatever the record said a moment ago.
+        if (e instanceof DriverError && /File exists/.test(e.reason)) rec.delete(name);
+        throw e;
+      }
     };
     const mtu = (m: number): string[] => ['mtu', String(m)];
     switch (a.kind) {
@@ -467,8 +469,4 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
     return this.#stats.sample(links, parseProcNetDev(this.#dev.read()), performance.now());
   }
 
-  async close(): Promise<void> {
-    this.#dev?.close();
-    this.#dev = undefined;
-  }
 }

@@ -13,6 +13,7 @@ import { PeerPort, type PeerFrame, type PeerLinkStats } from '../../runtime/port
 import type { HostMetrics, NodePorts } from '../../runtime/ports/ports.ts';
 import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
 import type { RegistryMsg } from '../../runtime/registry/registry.ts';
+import { LinuxNetDriver } from '../network/linux.ts';
 import type { NodeConfig } from './config.ts';
 import { nodeTree, type NodeSpec } from './tree.ts';
 
@@ -128,6 +129,22 @@ export function nodeSpecOf(cfg: NodeConfig): NodeSpec {
     meta: cfg.meta,
     monitor: cfg.monitor,
     agent: { reportMs: 1000 },
+    ...(cfg.network.underlay ? { dataAddress: cfg.network.underlay.address } : {}),
+  };
+}
+
+/** The Linux drivers of the node's reconciling services. */
+export function linuxDrivers(cfg: NodeConfig) {
+  const n = cfg.network;
+  return {
+    network: new LinuxNetDriver({
+      node: cfg.name,
+      dataDir: cfg.dataDir,
+      prefix: n.prefix,
+      ...(n.netns !== undefined ? { netns: n.netns } : {}),
+      ...(n.underlay !== undefined ? { underlay: n.underlay } : {}),
+      ...(n.uplink !== undefined ? { uplink: n.uplink } : {}),
+    }),
   };
 }
 
@@ -144,7 +161,7 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
     const ports = openLinuxPorts(args.cfg, ctx.log);
     leftover = ports;
     ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
-    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry);
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, linuxDrivers(args.cfg));
     const inner = tree.setup!(ctx) as Behavior<unknown>;
     return {
       ...inner,

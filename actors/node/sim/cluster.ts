@@ -23,6 +23,7 @@ import type { Scheduler } from '../../../runtime/sim/scheduler.ts';
 import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
 import { NodeApi } from '../api.ts';
+import { SimNetDriver, SimNetMachine } from '../../network/sim.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
 
 export const GROUPS = ['cdb', 'monitor'] as const;
@@ -50,6 +51,8 @@ export interface NodeSlot {
   boots: number;
   /** Settles admin asks into this incarnation when it crashes. */
   onCrash: Set<(r: AdminResponse) => void>;
+  /** The machine's networking (its links and the Network service's ownership record): survives the node's crashes. */
+  net: SimNetMachine;
 }
 
 export interface ClusterDeps {
@@ -89,7 +92,7 @@ export class SimCluster {
       const sim = new SimNode(id, d.sched, d.buggify, d.rng.fork());
       if (s.cluster.maxClockSkewMs > 0) sim.jumpClock((d.rng.next() * 2 - 1) * s.cluster.maxClockSkewMs);
       const disk = new SimDisk(sim, d.sched, d.rng.fork());
-      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set() };
+      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set(), net: new SimNetMachine({ foreign: ['lo', 'ul0'] }) };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
@@ -166,7 +169,12 @@ export class SimCluster {
       meta: { publishMs: 250, staleAfterMs: 3000 },
       monitor: { intervalMs: 500 },
       agent: { reportMs: 1000 },
+      dataAddress: this.#underlay(slot).address,
     };
+  }
+
+  #underlay(slot: NodeSlot): { dev: string; address: string } {
+    return { dev: 'ul0', address: `10.77.0.${slot.index}` };
   }
 
   #start(slot: NodeSlot): void {
@@ -204,7 +212,9 @@ export class SimCluster {
     };
     const services = new Map<string, ActorRef<never>>();
     const reg = system.spawn(registry(services), 'registry');
-    system.spawn(nodeTree(this.#spec(slot), ports, reg), 'node', { restart: 'permanent' });
+    const env = slot.sim.env;
+    const network = new SimNetDriver({ machine: slot.net, underlay: this.#underlay(slot), actionMs: 5, sleep: (ms) => new Promise((r) => env.setTimer(ms, r)), now: () => env.now() });
+    system.spawn(nodeTree(this.#spec(slot), ports, reg, { network }), 'node', { restart: 'permanent' });
     slot.api = new NodeApi({ node: id, system, services, startedAt: slot.sim.env.now(), address: { host: `10.0.0.${slot.index}`, port: 7400 }, pid: slot.index });
   }
 
