@@ -58,6 +58,9 @@ export class SimNetMachine {
   deleted = 0;
   failuresFired = 0;
   vanished = 0;
+  crashes = 0;
+  /** Crash the node in the middle of its `remaining`-th next action (after the record, before the kernel). */
+  crashIn: { remaining: number; fire: () => void } | undefined;
 
   constructor(o: { foreign?: string[] } = {}) {
     for (const name of o.foreign ?? []) this.addForeign(name);
@@ -96,6 +99,16 @@ export class SimNetMachine {
     c.txPackets += Math.ceil(txBytes / 1500);
   }
 
+  /** Whether the node dies now (the crash itself is `fire`'s business). */
+  crashNow(): boolean {
+    const c = this.crashIn;
+    if (!c || --c.remaining > 0) return false;
+    this.crashIn = undefined;
+    this.crashes++;
+    c.fire();
+    return true;
+  }
+
   takeFault(kind: string): string | undefined {
     const f = this.faults.find((x) => x.remaining > 0 && (x.kind === kind || x.kind === '*'));
     if (!f) return undefined;
@@ -132,6 +145,8 @@ export interface SimNetOptions {
   /** A clock for rates (virtual ms). */
   now?: () => number;
 }
+
+const CRASHED = new Error('the simulated node crashed in the middle of an action');
 
 export class SimNetDriver implements Driver<NetObserved, NetAction> {
   readonly #o: SimNetOptions;
@@ -184,7 +199,18 @@ export class SimNetDriver implements Driver<NetObserved, NetAction> {
 
   async apply(a: NetAction): Promise<void> {
     if (this.#o.sleep && this.#o.actionMs) await this.#o.sleep(this.#o.actionMs);
+    try {
+      this.#apply(a);
+    } catch (e) {
+      // The node died in the middle of the action: nothing of it ever answers.
+      if (e === CRASHED) return new Promise<void>(() => {});
+      throw e;
+    }
+  }
+
+  #apply(a: NetAction): void {
     const m = this.#m;
+    if (!a.kind.startsWith('create-') && m.crashNow()) throw CRASHED;
     const injected = m.takeFault(a.kind);
     if (injected !== undefined) throw new DriverError(injected);
     const ours = (name: string): SimLink => {
@@ -199,6 +225,7 @@ export class SimNetDriver implements Driver<NetObserved, NetAction> {
       if (master !== undefined && m.links.get(master)?.kind !== 'bridge') throw new DriverError(`Cannot find device "${master}"`);
       // Write-ahead: the record first, so a crash after the kernel call cannot leave an unowned link.
       m.record.set(l.name, { kind: l.kind as LinkKind, key: a.key, ...(a.kind === 'create-veth' ? { network: a.network } : {}) });
+      if (m.crashNow()) throw CRASHED;
       m.links.set(l.name, { ...l, fdb: new Set(), counters: zero(), up: true, ...(master !== undefined ? { master } : {}) });
       m.created++;
     };

@@ -23,6 +23,8 @@ export interface ClusterControl {
   crash(id: string): void;
   restart(id: string): void;
   admin(id: string, req: AdminRequest, timeoutMs?: number): Promise<AdminResponse>;
+  /** The service steps (apply, attach, driver): a reason when it cannot be applied, else its effect check. */
+  serviceStep?(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' | 'driver' }>): string | { check?: () => string | undefined };
 }
 
 interface Applied {
@@ -152,6 +154,13 @@ export class FaultInjector {
       return () => (st[field] > before ? undefined : `no message was ${what} afterwards`);
     };
     switch (f.kind) {
+      case 'apply':
+      case 'attach':
+      case 'driver': {
+        if (!this.#cluster.serviceStep) return 'this cluster runs no node services';
+        const r = this.#cluster.serviceStep(f.node, f);
+        return typeof r === 'string' ? r : rec(r.check);
+      }
       case 'crash': {
         const n = this.#slot(f.node);
         if (!n.sim.up) return `${f.node} is already down`;

@@ -42,6 +42,27 @@ const faultSchemas = [
   z.object({ kind: z.literal('add-learner'), node: nodeId }),
   z.object({ kind: z.literal('remove'), node: nodeRef }),
   z.object({ kind: z.literal('transfer-leader'), to: nodeRef.optional() }),
+  // ---- the node services (objects they realise, workloads, their drivers' faults)
+  /** Put a CDB object through `node` (retried on not-leader); `createOnly`: expectRevision 0, so a race has one winner. */
+  z.object({ kind: z.literal('apply'), node: nodeRef, object: z.record(z.string(), z.unknown()), createOnly: z.boolean().default(false) }),
+  /** Attach a workload (a namespace on that machine) to a network through `node`'s Network service; it must succeed. */
+  z.object({ kind: z.literal('attach'), node: nodeRef, network: z.string().min(1), netns: z.string().min(1) }),
+  /**
+   * A fault of a service's simulated driver on `node`: `fail` the next `count` actions (of kind
+   * `action`, or any), `vanish` a resource behind the service's back, or `crash` the node in the
+   * middle of its `count`-th next action (after its ownership record, before the kernel) and
+   * restart it `restartAfterMs` later.
+   */
+  z.object({
+    kind: z.literal('driver'),
+    node: nodeRef,
+    service: z.string().min(1),
+    fault: z.enum(['fail', 'vanish', 'crash']),
+    action: z.string().optional(),
+    resource: z.string().optional(),
+    count: z.number().int().min(1).default(1),
+    restartAfterMs: z.number().min(0).default(300),
+  }),
 ] as const;
 
 export const FAULT_KINDS: readonly string[] = faultSchemas.map((s) => s.shape.kind.value);

@@ -24,6 +24,8 @@ import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
 import { NodeApi } from '../api.ts';
 import { SimNetDriver, SimNetMachine } from '../../network/sim.ts';
+import type { Fault } from '../../../runtime/sim/scenario.ts';
+import { serviceStep } from './services.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
 
 export const GROUPS = ['cdb', 'monitor'] as const;
@@ -79,6 +81,8 @@ export class SimCluster {
   snapshotInstallCrashes = 0;
   snapshotsTaken = 0;
   snapshotsRestored = 0;
+  /** Problems the node-service steps found after they were applied (run failures). */
+  readonly problems: string[] = [];
 
   constructor(d: ClusterDeps) {
     this.#d = d;
@@ -144,6 +148,14 @@ export class SimCluster {
         d.observe('raft-started', { group, node });
       },
     };
+  }
+
+  get sched(): Scheduler {
+    return this.#d.sched;
+  }
+
+  serviceStep(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' | 'driver' }>): string | { check?: () => string | undefined } {
+    return serviceStep(this, node, f);
   }
 
   fault(what: string, data?: unknown): void {
