@@ -339,6 +339,11 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
     return r.stdout;
   }
 
+  async #bridgeBatch(lines: string[], what: string): Promise<void> {
+    const r = await run(this.#bridge, this.#ns(['-batch', '-']), lines.join('\n') + '\n');
+    if (r.code !== 0) throw new DriverError(`${what}: ${firstLine(r.stderr) || `bridge exited with ${r.code}`}`);
+  }
+
   async observe(): Promise<NetObserved> {
     const rec = this.#rec();
     if (this.#c.netns !== undefined && !existsSync(`/run/netns/${this.#c.netns}`)) throw new DriverError(`the node's data-plane namespace ${this.#c.netns} does not exist`);
@@ -437,11 +442,11 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
         return;
       case 'fdb-add':
         ours(a.dev);
-        await this.#bridgeRun(['fdb', 'append', ZERO_MAC, 'dev', a.dev, 'dst', a.dst], `adding ${a.dst} to the flood list of ${a.dev}`);
+        await this.#bridgeBatch(a.dsts.map((d) => `fdb append ${ZERO_MAC} dev ${a.dev} dst ${d}`), `adding ${a.dsts.join(', ')} to the flood list of ${a.dev}`);
         return;
       case 'fdb-del':
         ours(a.dev);
-        await this.#bridgeRun(['fdb', 'del', ZERO_MAC, 'dev', a.dev, 'dst', a.dst], `removing ${a.dst} from the flood list of ${a.dev}`);
+        await this.#bridgeBatch(a.dsts.map((d) => `fdb del ${ZERO_MAC} dev ${a.dev} dst ${d}`), `removing ${a.dsts.join(', ')} from the flood list of ${a.dev}`);
         return;
       case 'delete-link': {
         ours(a.name);

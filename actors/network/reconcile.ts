@@ -78,8 +78,9 @@ export type NetAction =
   | (Base & { kind: 'create-veth'; name: string; bridge: string; mtu: number; netns: string; peer: string; address: string; network: ObjectKey })
   | (Base & { kind: 'create-bond'; name: string; members: string[]; mtu: number })
   | (Base & { kind: 'set-link'; name: string; mtu?: number; up?: true; master?: string })
-  | (Base & { kind: 'fdb-add'; dev: string; dst: string })
-  | (Base & { kind: 'fdb-del'; dev: string; dst: string })
+  /** Add/remove remote VTEPs of a VXLAN segment's flood list (all of them in one command). */
+  | (Base & { kind: 'fdb-add'; dev: string; dsts: string[] })
+  | (Base & { kind: 'fdb-del'; dev: string; dsts: string[] })
   | (Base & { kind: 'delete-link'; name: string })
   /** Drop a record entry whose link is gone and no longer wanted (no kernel change). */
   | (Base & { kind: 'forget'; name: string });
@@ -313,9 +314,11 @@ export function reconcileNetwork(node: string, desired: Desired, observed: NetOb
       }
       const recreated = creates.some((x) => x.kind === 'create-vxlan' && x.name === name);
       const have = recreated ? new Set<string>() : new Set(owned.get(name)?.fdb ?? []);
-      for (const dst of [...want].sort()) if (!have.has(dst)) late.push({ kind: 'fdb-add', key, dev: name, dst });
-      for (const dst of [...have].sort()) if (!want.has(dst)) fixes.push({ kind: 'fdb-del', key, dev: name, dst });
-      if ([...want].some((d) => !have.has(d)) || [...have].some((d) => !want.has(d))) todo.push(`updating the flood list of ${name}`);
+      const adds = [...want].sort().filter((d) => !have.has(d));
+      const dels = [...have].sort().filter((d) => !want.has(d));
+      if (dels.length) fixes.push({ kind: 'fdb-del', key, dev: name, dsts: dels });
+      if (adds.length) late.push({ kind: 'fdb-add', key, dev: name, dsts: adds });
+      if (adds.length || dels.length) todo.push(`updating the flood list of ${name}`);
       info.peers = want.size;
     } else if (mode === 'vlan') {
       const name = segment!;

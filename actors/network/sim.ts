@@ -254,10 +254,10 @@ export class SimNetDriver implements Driver<NetObserved, NetAction> {
         return;
       }
       case 'fdb-add':
-        ours(a.dev).fdb.add(a.dst);
+        for (const d of a.dsts) ours(a.dev).fdb.add(d);
         return;
       case 'fdb-del':
-        ours(a.dev).fdb.delete(a.dst);
+        for (const d of a.dsts) ours(a.dev).fdb.delete(d);
         return;
       case 'delete-link':
         ours(a.name);

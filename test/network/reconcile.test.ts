@@ -21,7 +21,7 @@ const obs = (links: OwnedLink[] = [], more: Partial<NetObserved> = {}): NetObser
 const bridge = (name: string, key: string, more: Partial<OwnedLink> = {}): OwnedLink => ({ name, kind: 'bridge', key, present: true, mtu: 1500, up: true, ...more });
 const vx = (vlan: number, key: string, fdb: string[], more: Partial<OwnedLink> = {}): OwnedLink => ({ name: `acpvx${vlan}`, kind: 'vxlan', key, present: true, mtu: 1500, up: true, master: `br${vlan}`, vni: vlan, local: '10.77.0.1', dev: 'ul0', fdb, ...more });
 const caps = simCaps();
-const kinds = (as: NetAction[]) => as.map((a) => `${a.kind} ${'name' in a ? a.name : `${a.dev} ${a.dst}`}`);
+const kinds = (as: NetAction[]) => as.map((a) => `${a.kind} ${'name' in a ? a.name : `${a.dev} ${a.dsts.join(' ')}`}`);
 
 interface Case {
   name: string;
@@ -55,7 +55,7 @@ const cases: Case[] = [
     name: 'three nodes without 802.1Q: bridge, VXLAN (VNI = VLAN) over the underlay, flood list of the peers',
     desired: desired(...peers, n20),
     observed: obs(),
-    actions: ['create-bridge br20', 'create-vxlan acpvx20', 'fdb-add acpvx20 10.77.0.2', 'fdb-add acpvx20 10.77.0.3'],
+    actions: ['create-bridge br20', 'create-vxlan acpvx20', 'fdb-add acpvx20 10.77.0.2 10.77.0.3'],
     status: { 'network/b': { state: 'pending', info: { mode: 'vxlan', vni: 20, segment: 'acpvx20', underlay: '10.77.0.1' } } },
   },
   {
@@ -301,7 +301,7 @@ test('sim: a link that vanishes is put back; a failing action fails its object, 
   await converge(d, 'n1', want);
   t.true(m.vanish('acpvx20'));
   const plan = reconcileNetwork('n1', want, await d.observe(), caps);
-  t.deepEqual(kinds(plan.actions), ['create-vxlan acpvx20', 'fdb-add acpvx20 10.77.0.2', 'fdb-add acpvx20 10.77.0.3']);
+  t.deepEqual(kinds(plan.actions), ['create-vxlan acpvx20', 'fdb-add acpvx20 10.77.0.2 10.77.0.3']);
   m.failNext('create-vxlan', 1, 'boom');
   await t.throwsAsync(() => d.apply(plan.actions[0]!), { message: 'boom' });
   await converge(d, 'n1', want);
