@@ -27,6 +27,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'up', summary: 'start a local cluster of real node processes on loopback', load: () => import('./commands/up.ts') },
   { name: 'down', summary: 'stop the cluster running in --dir (started with acp up --detach)', load: () => import('./commands/down.ts') },
   { name: 'status', summary: 'show the cluster: nodes, Raft leader and term, Monitor primary, health, actors', load: () => import('./commands/status.ts') },
+  { name: 'get', args: '<kind> [id]', summary: 'list nodes, networks, devices, pools, shares, systems or services with state, reason and stats', load: () => import('./commands/get.ts') },
+  { name: 'describe', args: '<type/id> [id]', summary: 'everything about one object: spec, state per node, info, stats, history', load: () => import('./commands/describe.ts') },
+  { name: 'apply', summary: 'create or update the objects in a JSON or YAML file (-f FILE)', load: () => import('./commands/apply.ts') },
+  { name: 'delete', args: '[objects...]', summary: 'delete objects (TYPE/ID, or -f FILE)', load: () => import('./commands/delete.ts') },
+  { name: 'capabilities', summary: 'what each node can do (bridges, VLANs, VXLAN, loop devices, btrfs, …)', load: () => import('./commands/capabilities.ts') },
   { name: 'cdb', summary: 'read and write the cluster database', load: () => import('./commands/cdb.ts') },
   { name: 'explain', args: '[type]', summary: 'the fields of an object type (system, storage/pool, …)', load: () => import('./commands/explain.ts') },
   { name: 'monitor', summary: 'the Monitor: health, alerts and alarms', load: () => import('./commands/monitor.ts') },
@@ -41,7 +46,9 @@ const EXAMPLES = `
 Examples:
   $ acp up --detach                 # a 3-node cluster in ./.acp, in the background
   $ acp status                      # exit 0 healthy, 5 degraded, 4 unreachable
-  $ acp cdb put '{"type":"system","id":"vm1","spec":{"name":"vm1","vcpus":2,"memoryMb":512}}'
+  $ acp apply -f lan.yaml            # create or update the objects in a file
+  $ acp get networks                # state, reason, nodes and stats of each
+  $ acp describe network/lan
   $ acp cdb get system/vm1 -o yaml
   $ acp explain system
   $ acp down
@@ -86,6 +93,11 @@ export async function buildProgram(load: 'all' | string | undefined, o: { onPars
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `acp get nodes | head -1`: a reader that leaves early ends the command quietly, not with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const args = argv.slice(2);
   let format = formatFromArgv(args);
   const structured = format === 'json' || format === 'yaml';

@@ -5,7 +5,7 @@
 //   counters + the owned links → stats by object key:
 //     network/<id>     the sum over the network's links on this node (bridge, segment, and
 //                      the veths of its leases): rx/tx bytes, packets, errors, drops, and the
-//                      rates rxBps/txBps (bytes per second since the previous sample); plus the
+//                      rates rxBytesPerSec/txBytesPerSec (bytes per second since the previous sample); plus the
 //                      segment's own traffic (segRxBytes/segTxBytes: what crossed to other nodes)
 //     network/<lease>  the lease's veth (its host side: rx = what the workload sent)
 import type { ObjectKey, Stats } from '../cdb/client.ts';
@@ -73,7 +73,7 @@ export class StatsKeeper {
     const sum = (key: ObjectKey, c: Counters): Stats => {
       let s = out.get(key);
       if (!s) {
-        s = { rxBytes: 0, rxPackets: 0, rxErrors: 0, rxDrops: 0, txBytes: 0, txPackets: 0, txErrors: 0, txDrops: 0, rxBps: 0, txBps: 0, links: 0 };
+        s = { rxBytes: 0, rxPackets: 0, rxErrors: 0, rxDrops: 0, txBytes: 0, txPackets: 0, txErrors: 0, txDrops: 0, rxBytesPerSec: 0, txBytesPerSec: 0, links: 0 };
         out.set(key, s);
       }
       for (const n of COUNTER_NAMES) s[n]! += c[n];
@@ -88,16 +88,16 @@ export class StatsKeeper {
       const p = this.#prev.get(l.name);
       const dt = p ? (now - p.at) / 1000 : 0;
       // A counter that went down is a recreated link: no rate for this sample.
-      const rxBps = p && dt > 0 && c.rxBytes >= p.rx ? (c.rxBytes - p.rx) / dt : 0;
-      const txBps = p && dt > 0 && c.txBytes >= p.tx ? (c.txBytes - p.tx) / dt : 0;
+      const rxBytesPerSec = p && dt > 0 && c.rxBytes >= p.rx ? (c.rxBytes - p.rx) / dt : 0;
+      const txBytesPerSec = p && dt > 0 && c.txBytes >= p.tx ? (c.txBytes - p.tx) / dt : 0;
       this.#prev.set(l.name, { at: now, rx: c.rxBytes, tx: c.txBytes });
       const own = sum(l.key, c);
-      own.rxBps! += rxBps;
-      own.txBps! += txBps;
+      own.rxBytesPerSec! += rxBytesPerSec;
+      own.txBytesPerSec! += txBytesPerSec;
       if (l.network !== undefined) {
         const n = sum(l.network, c);
-        n.rxBps! += rxBps;
-        n.txBps! += txBps;
+        n.rxBytesPerSec! += rxBytesPerSec;
+        n.txBytesPerSec! += txBytesPerSec;
       }
       if (l.kind === 'vxlan' || l.kind === 'vlan') {
         own.segRxBytes = (own.segRxBytes ?? 0) + c.rxBytes;
@@ -106,8 +106,8 @@ export class StatsKeeper {
     }
     for (const name of [...this.#prev.keys()]) if (!seen.has(name)) this.#prev.delete(name);
     for (const s of out.values()) {
-      s.rxBps = Math.round(s.rxBps!);
-      s.txBps = Math.round(s.txBps!);
+      s.rxBytesPerSec = Math.round(s.rxBytesPerSec!);
+      s.txBytesPerSec = Math.round(s.txBytesPerSec!);
     }
     return out;
   }

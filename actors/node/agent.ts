@@ -2,9 +2,9 @@
 // writes it makes sure this node and the services the node started exist as
 // objects (the node registers what it started; the services do not), and it
 // reports the node's meta and stats every interval. The meta's info carries
-// what the machine can do, per service (`network.vxlan: true`, or the reason a
-// capability is missing: `network.vlan8021q: "the kernel has no 802.1Q …"`),
-// probed once by the services' drivers.
+// what the machine can do (`cap.vxlan: true`, or the reason a capability is
+// missing: `cap.vlan8021q: "the kernel has no 802.1Q …"`), probed once by the
+// services' drivers.
 import { receive, setup, type ActorRef, type Behavior } from '../../runtime/actor/index.ts';
 import type { HostMetrics } from '../../runtime/ports/ports.ts';
 import { listed, subscribeMsg, type Listing, type RegistryMsg } from '../../runtime/registry/registry.ts';
@@ -31,10 +31,10 @@ type Msg =
   | { type: 'node-got'; object: CdbObject | undefined }
   | { type: 'caps'; service: string; r: { ok: true; value: Capabilities } | { ok: false; error: Error } };
 
-/** Capabilities as meta info: `service.capability` → true, or the reason it is missing. */
+/** Capabilities as meta info (what `acp capabilities` reads): `cap.NAME` → true, or the reason it is missing. */
 export function capabilityInfo(service: string, caps: Capabilities): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
-  for (const [name, c] of Object.entries(caps)) out[`${service}.${name}`.slice(0, 64)] = c.ok ? true : c.reason.slice(0, 256);
+  for (const [name, c] of Object.entries(caps)) out[`cap.${name}`.slice(0, 64)] = c.ok ? true : c.reason.slice(0, 256);
   return out;
 }
 
@@ -94,7 +94,7 @@ export function nodeAgent(a: AgentArgs): Behavior<Msg> {
           return;
         }
         case 'caps':
-          info = msg.r.ok ? { ...info, ...capabilityInfo(msg.service, msg.r.value) } : { ...info, [`${msg.service}.probe`]: `capability probe failed: ${msg.r.error.message}`.slice(0, 256) };
+          info = msg.r.ok ? { ...info, ...capabilityInfo(msg.service, msg.r.value) } : { ...info, [`cap.${msg.service}`]: `capability probe failed: ${msg.r.error.message}`.slice(0, 256) };
           c.self.tell({ type: 'report' });
           return;
         case 'report': {

@@ -1,14 +1,14 @@
 // What a node answers on its control socket — and, unchanged, to the
 // simulator's clients: `cdb` (get, put, delete, ls, meta), `alerts`,
 // `monitor.publish`, `network` (attach, detach, status), `status`, and the
-// `watch` stream. Answers come back
+// `watch` and `meta` streams. Answers come back
 // through callbacks, not promises: the control socket wraps them in a promise,
 // the simulator sends them over its network in the same virtual instant.
 import type { ActorRef, ActorSystem } from '../../runtime/actor/index.ts';
 import { receive } from '../../runtime/actor/index.ts';
 import type { Ref } from '../../runtime/actor/thread-runtime.ts';
 import type { ServiceKey } from '../../runtime/registry/registry.ts';
-import { CDB, request, watch, type ApiReply, type CdbMsg, type CdbStatusReply, type CdbWatchEvent } from '../cdb/client.ts';
+import { CDB, request, watch, watchMeta, type ApiReply, type CdbMetaEvent, type CdbMsg, type CdbStatusReply, type CdbWatchEvent } from '../cdb/client.ts';
 import { z } from 'zod';
 import { MONITOR, type MonitorMsg, type MonitorStatus } from '../monitor/client.ts';
 import { NETWORK, attach, detach, networkStatus, type NetworkMsg } from '../network/client.ts';
@@ -194,6 +194,46 @@ export class NodeApi {
       if (!open) return;
       open = false;
       cdb.tell({ type: 'unwatch', id });
+      void system.stop(relay as ActorRef<never>);
+    };
+  }
+
+  /**
+   * A meta stream: the merged meta/stats views (actors/cdb/meta.ts ObjectView) of the objects of
+   * `type` (and `id`), all of them first, then those that changed, pushed by the CDB every meta
+   * publish interval, until `close()`. Every event is `{ now, views, removed }` (`now`: this node's
+   * clock, the time the views' ages are measured at); the first one also has `snapshot: true`
+   * and comes even when nothing matches. What `acp get --watch` follows: services change an
+   * object's state through meta, not through the object.
+   */
+  watchMeta(params: { type?: string; id?: string }, sink: WatchSink): () => void {
+    const cdb = this.#ref(CDB);
+    if (cdb === undefined) {
+      sink.end({ code: 'unavailable', message: 'the cdb service is starting' });
+      return () => {};
+    }
+    const prefix = params.type === undefined ? '' : `${params.type}/`;
+    const exact = params.type !== undefined && params.id !== undefined ? `${params.type}/${params.id}` : undefined;
+    const match = (key: string): boolean => (exact === undefined ? key.startsWith(prefix) : key === exact);
+    let open = true;
+    let first = true;
+    const system = this.#d.system;
+    const relay = system.spawn(
+      receive<CdbMetaEvent>((_ctx, ev) => {
+        if (!open) return;
+        const views = ev.views.filter((v) => match(v.key));
+        const removed = ev.removed.filter(match);
+        if (first) sink.next({ snapshot: true, now: ev.now, views, removed });
+        else if (views.length > 0 || removed.length > 0) sink.next({ now: ev.now, views, removed });
+        first = false;
+      }),
+      `meta-watch-${this.#d.node}-m${++this.#watchSeq}`,
+    );
+    // The CDB watches the relay: stopping it unsubscribes.
+    cdb.tell(watchMeta(relay));
+    return () => {
+      if (!open) return;
+      open = false;
       void system.stop(relay as ActorRef<never>);
     };
   }

@@ -110,6 +110,10 @@ export async function startNode(cfg: NodeConfig, log: (e: LogEntry) => void): Pr
     streams: {
       // Pushed by the CDB as changes are applied, end to end.
       watch: streamMethod(z.looseObject({ fromRevision: z.number().int().min(0) }), (params, sink) => nodeApi.watch(params, { next: (d) => void sink.next(d), end: (e) => sink.end(e) })),
+      // Meta/stats views as they change (acp get --watch).
+      meta: streamMethod(z.strictObject({ type: z.string().max(16).optional(), id: z.string().max(63).optional() }), (params, sink) =>
+        nodeApi.watchMeta(params, { next: (d) => void sink.next(d), end: (e) => sink.end(e) }),
+      ),
     },
   });
   void startedAt;

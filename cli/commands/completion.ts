@@ -13,7 +13,7 @@ export interface CompletionSpec {
 
 /** Options whose value is a directory, or a file. */
 const DIR_OPTIONS = ['--dir', '--data-dir', '--pki-dir'];
-const FILE_OPTIONS = ['--file', '--config', '--api-key-file', '--trace', '--summary'];
+const FILE_OPTIONS = ['-f', '--file', '--config', '--api-key-file', '--trace', '--summary'];
 
 /** Walk the command tree: for each command path, its sub-commands and (visible) options. */
 export function specOf(program: Command, args: Record<string, string[]> = {}): CompletionSpec {
@@ -114,9 +114,15 @@ Examples:
       if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`no completion for "${shell}": give bash or zsh`);
       const program = await ctx.fullProgram();
       const s = await import('../../actors/cdb/schema.ts');
+      const { KINDS } = await import('../kinds.ts');
       const types = [...s.OBJECT_TYPES];
       const keys = types.map((t) => `${t}/`);
+      // acp get takes a kind (pools, pool); describe and delete an object named kind/ID or TYPE/ID.
+      const refs = [...new Set([...KINDS.map((k) => `${k.aliases[0]}/`), ...keys])];
       const args: Record<string, string[]> = {
+        'acp get': KINDS.flatMap((k) => [k.plural, k.aliases[0]!]),
+        'acp describe': refs,
+        'acp delete': refs,
         'acp explain': Object.keys(s.OBJECT_SCHEMAS),
         'acp cdb get': keys,
         'acp cdb delete': keys,

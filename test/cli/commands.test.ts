@@ -81,6 +81,14 @@ test('a command loads only what it needs', async (t) => {
   t.true(get.includes('runtime/net/local-api.ts'));
   t.deepEqual(get.filter((u) => /@peculiar|reflect-metadata|^actors\/|runtime\/(sim|actor)\/|yaml|piscina/.test(u)), []);
   t.true((await loaded('version', '-o', 'yaml')).some((u) => u.includes('node_modules/yaml/')), 'YAML is loaded when asked for');
+  // acp get/describe: the control-socket client and the table code; not the schemas, the node, yaml or the other commands.
+  for (const args of [['get', 'pools'], ['describe', 'pool/p1']]) {
+    const got = await loaded(...args, '--dir', fakeCluster());
+    t.true(got.includes('cli/object-view.ts') && got.includes('runtime/net/local-api.ts'), args.join(' '));
+    t.deepEqual(got.filter((u) => /@peculiar|reflect-metadata|^actors\/|runtime\/(sim|actor)\/|node_modules\/yaml\/|piscina|cli\/commands\/(?!get|describe)/.test(u)), [], args.join(' '));
+  }
+  const applyHelp = await loaded('apply', '--help');
+  t.deepEqual(applyHelp.filter((u) => heavy.test(u) || /cli\/commands\/(?!apply)/.test(u)), [], 'apply --help loads neither the schemas nor yaml');
 });
 
 test('user mistakes are one line with exit code 2, never "internal error"', async (t) => {
@@ -97,6 +105,11 @@ test('user mistakes are one line with exit code 2, never "internal error"', asyn
     [['status', '-o', 'yaml', '--json', ...D], /--json and -o yaml disagree/],
     [['explain', 'system', '-o', 'xml'], /argument 'xml' is invalid/],
     [['completion', 'fish'], /no completion for "fish": give bash or zsh/],
+    [['get', 'vms', ...D], /^acp: no kind of object "vms"; acp get nodes\|networks\|devices\|pools\|shares\|systems\|services\n$/],
+    [['describe', 'p1', ...D], /^acp: objects are named TYPE\/ID \(e\.g\. node\/n1, pool\/p1/],
+    [['delete', ...D], /^acp: name the objects to delete \(acp delete pool\/p1\) or give a file with -f\n$/],
+    [['apply', '-f', join(tmp, 'missing.yaml'), ...D], /^acp: -f .*missing\.yaml: no such file\n$/],
+    [['apply', ...D], /required option '-f, --file <file>' not specified/],
   ];
   for (const [args, re] of cases) {
     const r = await acp(args);
@@ -132,6 +145,11 @@ test('not found (3), unreachable (4), and errors as JSON when JSON is asked for'
   t.is(down.code, 4);
   t.true(oneLine(down.stderr), down.stderr);
   t.regex(down.stderr, /^acp: no node in .* could answer: no node running in .*sock/);
+  for (const args of [['get', 'nodes'], ['describe', 'node/n1'], ['capabilities'], ['delete', 'pool/p1']]) {
+    const r = await acp([...args, '--dir', dir]);
+    t.is(r.code, 4, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /^acp: no node in .* could answer: no node running in .*sock.*\(is the cluster running\? acp status --dir .*\)\n$/, args.join(' '));
+  }
   const node = await acp(['cdb', 'ls', '--dir', dir, '--node', 'n9']);
   t.is(node.code, 3);
   t.regex(node.stderr, /no node named n9 in .* \(nodes: n1, n2\)/);

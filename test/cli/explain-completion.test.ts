@@ -2,6 +2,7 @@
 // (generated from the command tree).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as schema from '../../actors/cdb/schema.ts';
 import { buildProgram } from '../../cli/program.ts';
 import { completionScript, specOf } from '../../cli/commands/completion.ts';
@@ -43,6 +44,24 @@ test('completion: every command path with its sub-commands and options, from the
   t.false(spec.words['acp cdb get']!.includes('--api-key'), 'hidden options are not offered');
   t.true(spec.words['acp explain']!.includes('system'));
   t.true(spec.words['acp node start']!.includes('--config'));
+  for (const w of ['-w', '--watch', '-o', '--node', '--dir']) t.true(spec.words['acp get']!.includes(w), `acp get ${w}`);
+  for (const w of ['-f', '--file', '--dry-run']) t.true(spec.words['acp apply']!.includes(w), `acp apply ${w}`);
+  t.true(spec.words['acp delete']!.includes('--ignore-not-found'));
+  t.true(spec.words['acp capabilities']!.includes('--node'));
+});
+
+test('completion: acp get completes kinds, describe and delete object names, apply -f files', async (t) => {
+  const out = spawnSync(process.execPath, [fileURLToPath(new URL('../../cli/acp.ts', import.meta.url)), 'completion', 'bash'], { encoding: 'utf8' });
+  t.is(out.status, 0, out.stderr);
+  const complete = (...words: string[]): string[] => {
+    const r = spawnSync('bash', ['-c', `${out.stdout}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _acp; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    return r.stdout.split('\n').filter(Boolean);
+  };
+  t.deepEqual(complete('acp', 'get', 'po'), ['pools', 'pool']);
+  t.deepEqual(complete('acp', 'get', 'n'), ['nodes', 'node', 'networks', 'network']);
+  t.deepEqual(complete('acp', 'describe', 'st'), ['storage/']);
+  t.deepEqual(complete('acp', 'delete', 'po'), ['pool/']);
+  t.deepEqual(complete('acp', 'ca'), ['capabilities']);
 });
 
 test('completion: the bash script parses, and completes commands, options and -o values', async (t) => {
