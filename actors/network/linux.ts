@@ -52,8 +52,15 @@ interface Ran {
   stderr: string;
 }
 
+const TRACE = process.env.ACP_NET_TRACE === '1';
 function run(file: string, args: string[], input?: string): Promise<Ran> {
-  return new Promise((resolve) => {
+  const t0 = performance.now();
+  if (TRACE) process.stderr.write(`net ${Date.now() % 100000} start ${args.join(' ').slice(0, 60)}\n`);
+  return new Promise((resolve0) => {
+    const resolve = (r: Ran): void => {
+      if (TRACE) process.stderr.write(`net ${Date.now() % 100000} done ${(performance.now() - t0).toFixed(1)}ms ${args.join(' ').slice(0, 60)}\n`);
+      resolve0(r);
+    };
     const child = execFile(file, args, { env: { ...process.env, LC_ALL: 'C' }, timeout: 15_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
       resolve({ code, stdout, stderr: stderr || (err && code === 1 && !stderr ? err.message : '') });
