@@ -18,10 +18,11 @@
 // the plan says). Generated names carry the configured prefix.
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ObjectKey, Stats } from '../cdb/client.ts';
 import { DriverError, type Capabilities, type Driver } from '../reconciler/contract.ts';
-import { NETWORK_CAPABILITIES, VXLAN_PORT, type LinkKind, type NetAction, type NetObserved, type OwnedLink } from './reconcile.ts';
+import { NETWORK_CAPABILITIES, VXLAN_PORT, describeAction, type LinkKind, type NetAction, type NetObserved, type OwnedLink } from './reconcile.ts';
 import { StatsKeeper, parseProcNetDev, type StatLink } from './stats.ts';
 
 export interface LinuxNetConfig {
@@ -179,6 +180,26 @@ export function writeFileDurable(file: string, text: string): void {
   }
 }
 
+/** The same, off the event loop (the node's other actors keep running while the disk syncs). */
+export async function writeFileDurableAsync(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dh = await open(dirname(file), 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
 export function recordPath(dataDir: string): string {
   return join(dataDir, 'network', 'owned.json');
 }
@@ -211,18 +232,21 @@ export class OwnershipRecord {
     for (const [name, e] of Object.entries(f.links)) this.links.set(name, e);
   }
 
-  set(name: string, e: RecordEntry): void {
-    this.links.set(name, e);
-    this.#save();
+  /** Record links (durably, before the kernel is asked to create them). */
+  async set(entries: [string, RecordEntry][]): Promise<void> {
+    for (const [name, e] of entries) this.links.set(name, e);
+    await this.#save();
   }
 
-  delete(name: string): void {
-    if (this.links.delete(name)) this.#save();
+  async delete(names: string[]): Promise<void> {
+    let changed = false;
+    for (const n of names) changed = this.links.delete(n) || changed;
+    if (changed) await this.#save();
   }
 
-  #save(): void {
+  #save(): Promise<void> {
     const f: OwnershipFile = { v: 1, node: this.#node, netns: this.#netns, links: Object.fromEntries([...this.links].sort(([a], [b]) => (a < b ? -1 : 1))) };
-    writeFileDurable(this.file, JSON.stringify(f, null, 1) + '\n');
+    return writeFileDurableAsync(this.file, JSON.stringify(f, null, 1) + '\n');
   }
 }
 
@@ -346,11 +370,6 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
     return r.stdout;
   }
 
-  async #bridgeBatch(lines: string[], what: string): Promise<void> {
-    const r = await run(this.#bridge, this.#ns(['-batch', '-']), lines.join('\n') + '\n');
-    if (r.code !== 0) throw new DriverError(`${what}: ${firstLine(r.stderr) || `bridge exited with ${r.code}`}`);
-  }
-
   async observe(): Promise<NetObserved> {
     const rec = this.#rec();
     if (this.#c.netns !== undefined && !existsSync(`/run/netns/${this.#c.netns}`)) throw new DriverError(`the node's data-plane namespace ${this.#c.netns} does not exist`);
@@ -397,33 +416,39 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
     };
   }
 
+  /** `ip` arguments of a link action (creates, set-link, delete-link). */
+  #linkArgs(a: NetAction): string[] | undefined {
+    const mtu = (m: number): string[] => ['mtu', String(m)];
+    switch (a.kind) {
+      case 'create-bridge':
+        return ['link', 'add', a.name, ...mtu(a.mtu), 'up', 'type', 'bridge'];
+      case 'create-vxlan':
+        return ['link', 'add', a.name, ...mtu(a.mtu), 'master', a.bridge, 'up', 'type', 'vxlan', 'id', String(a.vni), 'local', a.local, 'dev', a.dev, 'dstport', String(VXLAN_PORT)];
+      case 'create-vlan':
+        return ['link', 'add', 'link', a.parent, 'name', a.name, ...mtu(a.mtu), ...(a.bridge ? ['master', a.bridge] : []), 'up', 'type', 'vlan', 'id', String(a.vlan)];
+      case 'set-link':
+        return ['link', 'set', a.name, ...(a.mtu !== undefined ? mtu(a.mtu) : []), ...(a.master !== undefined ? ['master', a.master] : []), ...(a.up ? ['up'] : [])];
+      case 'delete-link':
+        return ['link', 'del', a.name];
+      default:
+        return undefined;
+    }
+  }
+
   async apply(a: NetAction): Promise<void> {
     const rec = this.#rec();
     const ours = (name: string): void => {
       if (!rec.links.has(name)) throw new DriverError(`refusing to change ${name}: it was not created by this service`, true);
     };
-    const create = async (name: string, kind: LinkKind, args: string[], extra: Partial<RecordEntry> = {}): Promise<void> => {
-      if (name.length > 15) throw new DriverError(`"${name}" is too long for an interface name`, true);
-      // Write-ahead: recorded before the kernel is asked.
-      rec.set(name, { kind, key: a.key, ...extra });
-      try {
-        await this.#ipRun(args, `creating ${kind} ${name}`);
-      } catch (e) {
-        // Someone else's link took the name first: it is not ours, whatever the record said a moment ago.
-        if (e instanceof DriverError && /File exists/.test(e.reason)) rec.delete(name);
-        throw e;
-      }
-    };
-    const mtu = (m: number): string[] => ['mtu', String(m)];
     switch (a.kind) {
+      case 'batch':
+        return this.#batch(a.actions);
       case 'create-bridge':
-        return create(a.name, 'bridge', ['link', 'add', a.name, ...mtu(a.mtu), 'up', 'type', 'bridge']);
       case 'create-vxlan':
-        return create(a.name, 'vxlan', ['link', 'add', a.name, ...mtu(a.mtu), 'master', a.bridge, 'up', 'type', 'vxlan', 'id', String(a.vni), 'local', a.local, 'dev', a.dev, 'dstport', String(VXLAN_PORT)]);
       case 'create-vlan':
-        return create(a.name, 'vlan', ['link', 'add', 'link', a.parent, 'name', a.name, ...mtu(a.mtu), ...(a.bridge ? ['master', a.bridge] : []), 'up', 'type', 'vlan', 'id', String(a.vlan)]);
+        return this.#batch([a]);
       case 'create-bond': {
-        await create(a.name, 'bond', ['link', 'add', a.name, ...mtu(a.mtu), 'up', 'type', 'bond', 'mode', 'active-backup']);
+        await this.#create(a.name, 'bond', ['link', 'add', a.name, 'mtu', String(a.mtu), 'up', 'type', 'bond', 'mode', 'active-backup'], a.key);
         // The trunk object names its members: the one change to links the service did not create.
         for (const m of a.members) {
           await this.#ipRun(['link', 'set', m, 'down'], `enslaving ${m}`);
@@ -433,39 +458,100 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
       }
       case 'create-veth': {
         if (!existsSync(`/run/netns/${a.netns}`)) throw new DriverError(`network namespace ${a.netns} does not exist`);
-        await create(a.name, 'veth', ['link', 'add', a.name, ...mtu(a.mtu), 'master', a.bridge, 'up', 'type', 'veth', 'peer', 'name', a.peer, 'netns', a.netns, ...mtu(a.mtu)], { network: a.network });
+        await this.#create(a.name, 'veth', ['link', 'add', a.name, 'mtu', String(a.mtu), 'master', a.bridge, 'up', 'type', 'veth', 'peer', 'name', a.peer, 'netns', a.netns, 'mtu', String(a.mtu)], a.key, { network: a.network });
         // The workload's end: its address, up. All or nothing: a veth without its address is removed again.
         const r = await run(this.#ip, ['-n', a.netns, '-batch', '-'], `addr add ${a.address} dev ${a.peer}\nlink set ${a.peer} up\nlink set lo up\n`);
         if (r.code !== 0) {
           await run(this.#ip, this.#ns(['link', 'del', a.name]));
-          rec.delete(a.name);
+          await rec.delete([a.name]);
           throw new DriverError(`configuring ${a.peer} in ${a.netns}: ${firstLine(r.stderr)}`);
         }
         return;
       }
       case 'set-link':
-        ours(a.name);
-        await this.#ipRun(['link', 'set', a.name, ...(a.mtu !== undefined ? mtu(a.mtu) : []), ...(a.master !== undefined ? ['master', a.master] : []), ...(a.up ? ['up'] : [])], `setting ${a.name}`);
-        return;
+      case 'delete-link':
       case 'fdb-add':
-        ours(a.dev);
-        await this.#bridgeBatch(a.dsts.map((d) => `fdb append ${ZERO_MAC} dev ${a.dev} dst ${d}`), `adding ${a.dsts.join(', ')} to the flood list of ${a.dev}`);
-        return;
       case 'fdb-del':
-        ours(a.dev);
-        await this.#bridgeBatch(a.dsts.map((d) => `fdb del ${ZERO_MAC} dev ${a.dev} dst ${d}`), `removing ${a.dsts.join(', ')} from the flood list of ${a.dev}`);
-        return;
-      case 'delete-link': {
-        ours(a.name);
-        const r = await run(this.#ip, this.#ns(['link', 'del', a.name]));
-        if (r.code !== 0 && !/Cannot find device/.test(r.stderr)) throw new DriverError(`deleting ${a.name}: ${firstLine(r.stderr)}`);
-        rec.delete(a.name);
-        return;
-      }
+        ours(a.kind.startsWith('fdb') ? (a as { dev: string }).dev : (a as { name: string }).name);
+        return this.#batch([a]);
       case 'forget':
-        rec.delete(a.name);
+        await rec.delete([a.name]);
         return;
     }
+  }
+
+  /** Create one link: recorded first (write-ahead), then the kernel; a name someone else took is not recorded. */
+  async #create(name: string, kind: LinkKind, args: string[], key: ObjectKey, extra: Partial<RecordEntry> = {}): Promise<void> {
+    if (name.length > 15) throw new DriverError(`"${name}" is too long for an interface name`, true);
+    const rec = this.#rec();
+    await rec.set([[name, { kind, key, ...extra }]]);
+    try {
+      await this.#ipRun(args, `creating ${kind} ${name}`);
+    } catch (e) {
+      // Someone else's link took the name first: it is not ours, whatever the record said a moment ago.
+      if (e instanceof DriverError && /File exists/.test(e.reason)) await rec.delete([name]);
+      throw e;
+    }
+  }
+
+  /**
+   * Link changes of one object together: the creations recorded in one write, the link commands
+   * in one `ip -force -batch`, the flood-list changes in one `bridge -force -batch`, the deletions
+   * dropped from the record in one write. Every line runs; the first real failure is thrown.
+   */
+  async #batch(actions: NetAction[]): Promise<void> {
+    const rec = this.#rec();
+    const created = new Set<string>();
+    const ipLines: { a: NetAction; line: string }[] = [];
+    const brLines: { a: NetAction; line: string }[] = [];
+    const kinds: Record<string, LinkKind> = { 'create-bridge': 'bridge', 'create-vxlan': 'vxlan', 'create-vlan': 'vlan' };
+    const toRecord: [string, RecordEntry][] = [];
+    for (const a of actions) {
+      const args = this.#linkArgs(a);
+      if (a.kind.startsWith('create-')) {
+        const name = (a as { name: string }).name;
+        if (name.length > 15) throw new DriverError(`"${name}" is too long for an interface name`, true);
+        toRecord.push([name, { kind: kinds[a.kind]!, key: a.key }]);
+        created.add(name);
+      } else {
+        const name = a.kind === 'fdb-add' || a.kind === 'fdb-del' ? a.dev : (a as { name: string }).name;
+        if (!rec.links.has(name) && !created.has(name)) throw new DriverError(`refusing to change ${name}: it was not created by this service`, true);
+      }
+      if (args) ipLines.push({ a, line: args.join(' ') });
+      else if (a.kind === 'fdb-add') for (const d of a.dsts) brLines.push({ a, line: `fdb append ${ZERO_MAC} dev ${a.dev} dst ${d}` });
+      else if (a.kind === 'fdb-del') for (const d of a.dsts) brLines.push({ a, line: `fdb del ${ZERO_MAC} dev ${a.dev} dst ${d}` });
+      else throw new DriverError(`${a.kind} cannot be batched`, true);
+    }
+    if (toRecord.length) await rec.set(toRecord);
+    const failures: string[] = [];
+    const unrecord: string[] = [];
+    const batch = async (tool: string, lines: { a: NetAction; line: string }[]): Promise<void> => {
+      if (!lines.length) return;
+      const r = await run(tool, this.#ns(['-force', '-batch', '-']), lines.map((l) => l.line).join('\n') + '\n');
+      const failed = new Map<number, string>();
+      const err = r.stderr.split('\n');
+      for (let i = 0; i < err.length; i++) {
+        const m = /^Command failed -:(\d+)/.exec(err[i]!);
+        if (m) failed.set(Number(m[1]) - 1, (err[i - 1] ?? '').trim());
+      }
+      if (r.code !== 0 && failed.size === 0) failed.set(0, firstLine(r.stderr) || `exited with ${r.code}`);
+      lines.forEach((l, i) => {
+        const e = failed.get(i);
+        const a = l.a;
+        if (a.kind === 'delete-link') {
+          if (e === undefined || /Cannot find device/.test(e)) unrecord.push(a.name);
+          else failures.push(`deleting ${a.name}: ${e}`);
+          return;
+        }
+        if (e === undefined) return;
+        if (a.kind.startsWith('create-') && /File exists/.test(e)) unrecord.push((a as { name: string }).name);
+        failures.push(`${describeAction(a)}: ${e}`);
+      });
+    };
+    await batch(this.#ip, ipLines);
+    await batch(this.#bridge, brLines);
+    if (unrecord.length) await rec.delete(unrecord);
+    if (failures.length) throw new DriverError(failures[0]!);
   }
 
   async stats(): Promise<Map<ObjectKey, Stats>> {

@@ -17,7 +17,7 @@ import type { LeaseSpec, VlanBridgeSpec } from '../cdb/schema.ts';
 import type { Driver } from '../reconciler/contract.ts';
 import { reconcilingService, type ReconcilerMsg, type ReconcilerView } from '../reconciler/service.ts';
 import type { AttachReply, DetachReply, NetworkMsg, NetworkRequest } from './client.ts';
-import { inSubnet, leaseId, poolAddresses, reconcileNetwork, subnetOf, vethName, type NetAction, type NetObserved } from './reconcile.ts';
+import { inSubnet, leaseId, poolAddresses, reconcileNetworkBatched, subnetOf, vethName, type NetAction, type NetObserved } from './reconcile.ts';
 
 export interface NetworkServiceArgs {
   node: string;
@@ -75,7 +75,7 @@ export function networkService(a: NetworkServiceArgs): Behavior<NetworkMsg> {
       types: ['network', 'node'],
       registry: a.registry,
       driver: a.driver,
-      reconcile: reconcileNetwork,
+      reconcile: reconcileNetworkBatched,
       statsMs: a.statsMs ?? 2000,
       resyncMs: a.resyncMs ?? 2000,
       extra: (c, msg, view) => handle(c, msg, view),

@@ -230,6 +230,9 @@ export class SimNetDriver implements Driver<NetObserved, NetAction> {
       m.created++;
     };
     switch (a.kind) {
+      case 'batch':
+        for (const x of a.actions) this.#apply(x);
+        return;
       case 'create-bridge':
         return create({ name: a.name, kind: 'bridge', mtu: a.mtu });
       case 'create-vxlan':

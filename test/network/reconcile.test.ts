@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { CdbObject } from '../../actors/cdb/client.ts';
 import type { Capabilities } from '../../actors/reconciler/contract.ts';
-import { bondName, leaseId, poolAddresses, reconcileNetwork, subnetOf, vethName, type NetAction, type NetObserved, type OwnedLink } from '../../actors/network/reconcile.ts';
+import { batchActions, bondName, describeAction, leaseId, poolAddresses, reconcileNetwork, subnetOf, vethName, type NetAction, type NetObserved, type OwnedLink } from '../../actors/network/reconcile.ts';
 import { SimNetDriver, SimNetMachine, simCaps } from '../../actors/network/sim.ts';
 
 let rev = 0;
@@ -21,7 +21,7 @@ const obs = (links: OwnedLink[] = [], more: Partial<NetObserved> = {}): NetObser
 const bridge = (name: string, key: string, more: Partial<OwnedLink> = {}): OwnedLink => ({ name, kind: 'bridge', key, present: true, mtu: 1500, up: true, ...more });
 const vx = (vlan: number, key: string, fdb: string[], more: Partial<OwnedLink> = {}): OwnedLink => ({ name: `acpvx${vlan}`, kind: 'vxlan', key, present: true, mtu: 1500, up: true, master: `br${vlan}`, vni: vlan, local: '10.77.0.1', dev: 'ul0', fdb, ...more });
 const caps = simCaps();
-const kinds = (as: NetAction[]) => as.map((a) => `${a.kind} ${'name' in a ? a.name : `${a.dev} ${a.dsts.join(' ')}`}`);
+const kinds = (as: NetAction[]) => as.map(describeAction);
 
 interface Case {
   name: string;
@@ -234,6 +234,7 @@ for (const c of cases) {
     // Only owned links are ever changed; created names are free.
     const owned = new Set(c.observed.links.map((l) => l.name));
     for (const a of plan.actions) {
+      if (a.kind === 'batch') continue;
       const name = 'name' in a ? a.name : a.dev;
       if (a.kind.startsWith('create-')) t.false(c.observed.foreign.includes(name), `${a.kind} ${name} would take a foreign name`);
       else if (a.kind !== 'fdb-add' || !plan.actions.some((x) => x.kind === 'create-vxlan' && x.name === name)) t.true(owned.has(name), `${a.kind} ${name} is not owned`);
@@ -329,4 +330,15 @@ test('sim: a crash between the record and the kernel is adopted, not leaked', as
 test('sim: the driver refuses to change a link it does not own', async (t) => {
   const d = new SimNetDriver({ machine: machine(), underlay: UNDERLAY });
   await t.throwsAsync(() => d.apply({ kind: 'delete-link', key: 'network/a', name: 'eth0' }), { message: /not created by this service/ });
+});
+
+test('batching: runs of one object’s link changes become one action, order kept; veths stay alone', (t) => {
+  const plan = reconcileNetwork('n1', desired(...peers, n10, n20, lease('b', 'n1', '172.16.20.5')), obs([bridge('br20', 'network/b')]), caps);
+  t.deepEqual(batchActions(plan.actions).map(describeAction), [
+    'create-bridge br10',
+    'batch[create-vxlan acpvx20, fdb-add acpvx20 10.77.0.2 10.77.0.3]',
+    `create-veth ${vethName('acp', leaseId('b', '172.16.20.5'))}`,
+  ]);
+  const gone = reconcileNetwork('n1', desired(...peers), obs([bridge('br20', 'network/b'), vx(20, 'network/b', ['10.77.0.2'])]), caps);
+  t.deepEqual(batchActions(gone.actions).map(describeAction), ['batch[delete-link acpvx20, delete-link br20]']);
 });

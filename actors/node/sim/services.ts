@@ -7,7 +7,7 @@
 import type { Fault } from '../../../runtime/sim/scenario.ts';
 import type { Scheduler } from '../../../runtime/sim/scheduler.ts';
 import type { CdbObject } from '../../cdb/client.ts';
-import { reconcileNetwork } from '../../network/reconcile.ts';
+import { describeAction, reconcileNetwork } from '../../network/reconcile.ts';
 import { SimNetDriver, type SimNetMachine } from '../../network/sim.ts';
 import type { NodeApi } from '../api.ts';
 
@@ -113,7 +113,7 @@ export async function servicesUnsettled(h: ServiceHost, objects: CdbObject[]): P
     const m = slot.net;
     const d = new SimNetDriver({ machine: m, underlay: { dev: 'ul0', address: `10.77.0.${slot.index}` } });
     const plan = reconcileNetwork(slot.id, desired, await d.observe(), await d.capabilities());
-    if (plan.actions.length) return `${slot.id}'s links do not match the objects yet: ${plan.actions.map((a) => `${a.kind} ${'name' in a ? a.name : a.dev}`).join(', ')}`;
+    if (plan.actions.length) return `${slot.id}'s links do not match the objects yet: ${plan.actions.map(describeAction).join(', ')}`;
     for (const [key, c] of plan.status) if (c.state !== 'ready') return `${key} is ${c.state} on ${slot.id}${c.reason ? `: ${c.reason}` : ''}`;
     const leaked = [...m.links.keys()].filter((n) => !m.record.has(n) && n !== 'lo' && n !== 'ul0');
     if (leaked.length) return `${slot.id} has links no record owns: ${leaked.join(', ')}`;
