@@ -31,6 +31,7 @@ type Internal =
   | { type: 'net-put'; id: number; address: string; r: { ok: true; value: ApiReply } | { ok: false; error: Error } }
   | { type: 'net-deleted'; id: number; r: { ok: true; value: ApiReply } | { ok: false; error: Error } }
   | { type: 'net-check' }
+  | { type: 'net-retry'; id: number }
   | { type: 'net-ignore' };
 
 type X = NetworkRequest | Internal;
@@ -48,6 +49,10 @@ interface Attaching {
   lease?: string;
   /** Whether this request wrote the lease (it deletes it again when realising it fails). */
   created: boolean;
+  /** Exactly-once writes: this request's CDB session, and the put in flight (retried as is while the CDB has no leader). */
+  client: string;
+  seq: number;
+  put?: { address: string; object: Record<string, unknown> };
 }
 
 interface Detaching {
@@ -123,8 +128,16 @@ export function networkService(a: NetworkServiceArgs): Behavior<NetworkMsg> {
         id: leaseId(p.req.network, address),
         spec: { network: p.req.network, node: a.node, netns: p.req.netns, address, ...(p.ifname !== 'eth0' ? { ifname: p.ifname } : {}) },
       };
+      p.seq++;
+      p.put = { address, object };
+      sendPut(c, p, cdb);
+    };
+
+    /** The put in flight, with its (client, seq): a retry of one that committed answers as it did, not `conflict`. */
+    const sendPut = (c: ActorContext<ReconcilerMsg<X>>, p: Attaching, cdb: ActorRef<CdbMsg>): void => {
+      const { address, object } = p.put!;
       const id = p.id;
-      c.ask<CdbMsg, ApiReply>(cdb, (replyTo) => request({ op: 'put', object, expectRevision: 0 }, replyTo), 6000, (r) => ({ type: 'net-put', id, address, r }));
+      c.ask<CdbMsg, ApiReply>(cdb, (replyTo) => request({ op: 'put', object, expectRevision: 0, client: p.client, seq: p.seq }, replyTo), 6000, (r) => ({ type: 'net-put', id, address, r }));
     };
 
     const handle = (c: ActorContext<ReconcilerMsg<X>>, msg: X, view: ReconcilerView<NetObserved>): void => {
@@ -132,7 +145,9 @@ export function networkService(a: NetworkServiceArgs): Behavior<NetworkMsg> {
       switch (msg.type) {
         case 'attach': {
           const ifname = msg.ifname ?? 'eth0';
-          const p: Attaching = { kind: 'attach', id: ++seq, req: msg, ifname, deadline: now + (msg.timeoutMs ?? DEFAULT_TIMEOUT_MS), tried: new Set(), created: false };
+          const id = ++seq;
+          const client = `${a.node}.network.${Math.floor(c.rng.next() * 2 ** 32).toString(16)}.${id}`;
+          const p: Attaching = { kind: 'attach', id, req: msg, ifname, deadline: now + (msg.timeoutMs ?? DEFAULT_TIMEOUT_MS), tried: new Set(), created: false, client, seq: 0 };
           pending.set(p.id, p);
           const net = view.desired.get(`network/${msg.network}`);
           if (!net || net.subtype !== 'vlan-bridge') return finish(c, p, { ok: false, code: 'not-found', message: `network/${msg.network} is not a vlan-bridge network in the CDB` });
@@ -160,7 +175,20 @@ export function networkService(a: NetworkServiceArgs): Behavior<NetworkMsg> {
           const net = view.desired.get(`network/${p.req.network}`);
           if (r.ok && !r.value.ok && r.value.code === 'conflict' && net) return lease(c, p, view, net.spec as VlanBridgeSpec); // lost a race for it: the next one
           const why = r.ok ? (r.value as { message?: string }).message ?? 'refused' : r.error.message;
+          // No leader for a moment (an election), or no answer: the same put again, until the deadline.
+          const transient = !r.ok || ['unavailable', 'not-leader', 'indeterminate'].includes((r.value as { code?: string }).code ?? '');
+          if (transient && now + 200 < p.deadline) {
+            c.timers.startSingle(`net-retry-${p.id}`, { type: 'net-retry', id: p.id }, 200);
+            return;
+          }
           return finish(c, p, { ok: false, code: 'unavailable', message: `writing the lease failed: ${why}` });
+        }
+        case 'net-retry': {
+          const p = pending.get(msg.id);
+          if (!p || p.kind !== 'attach' || !p.put) return;
+          if (!view.cdb) return finish(c, p, { ok: false, code: 'unavailable', message: 'the CDB is not reachable from the Network service' });
+          sendPut(c, p, view.cdb);
+          return;
         }
         case 'detach': {
           const p: Detaching = { kind: 'detach', id: ++seq, req: msg, deadline: now + (msg.timeoutMs ?? DEFAULT_TIMEOUT_MS), keys: [], deleting: 0 };
