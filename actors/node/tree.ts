@@ -1,5 +1,6 @@
 // The node's supervision tree — the same in a real node and in a simulated
 // one: the CDB, then the Monitor that reads from it, then the node agent,
+// then the reconciling services whose drivers the node was given (Network),
 // under a rest_for_one supervisor (a CDB restart restarts what follows it).
 // The node hands in the ports (real or simulated) and its registry; each
 // service it starts is registered there under its typed key.
