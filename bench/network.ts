@@ -256,7 +256,7 @@ export async function networkBench(o: { runs: number; adoptNetworks: number; log
     out.adoptFirstPassMs = Math.round(firstPass);
     out.adoptPasses = st.passes ?? 0;
     o.log(`network: restart to ${n} networks adopted: ${out.adoptMs} ms (node answering after ${out.adoptAnsweredMs} ms, first pass done after ${out.adoptFirstPassMs} ms, ${out.adoptPasses} passes, actions applied: ${out.adoptApplied}; goal ≤ 2000 ms)\n`);
-    if (process.env.ACP_NET_TRACE === '1') o.log(readFileSync(join(victim.dir, 'node.log'), 'utf8').split('\n').filter((l) => l.startsWith('net ')).slice(-12).join('\n') + '\n');
+    if (process.env.ACP_NET_TRACE === '1') o.log(readFileSync(join(victim.dir, 'node.log'), 'utf8').split('\n').filter((l) => l.startsWith('net ') && / apply /.test(l)).slice(0, 12).join('\n') + '\n');
   } finally {
     await stopCluster(c);
   }

@@ -171,9 +171,10 @@ export interface OwnershipFile {
 }
 
 /** Replace a file atomically (temp file, rename): a reader sees the old or the new text, never a mix. */
+let tmpSeq = 0;
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp`;
+  const tmp = `${file}.${process.pid}.${++tmpSeq}.tmp`;
   await writeFile(tmp, text, { mode: 0o600 });
   await rename(tmp, file);
 }
@@ -234,7 +235,16 @@ export class OwnershipRecord {
     if (changed) await this.#save();
   }
 
+  #saving: Promise<void> = Promise.resolve();
+
+  /** Saves one after the other (each writes the record as it is when its turn comes). */
   #save(): Promise<void> {
+    const next = this.#saving.then(() => this.#write());
+    this.#saving = next.catch(() => {});
+    return next;
+  }
+
+  #write(): Promise<void> {
     const f: OwnershipFile = { v: 1, node: this.#node, netns: this.#netns, boot: this.#boot, links: Object.fromEntries([...this.links].sort(([a], [b]) => (a < b ? -1 : 1))) };
     return writeFileAtomic(this.file, JSON.stringify(f, null, 1) + '\n');
   }
@@ -425,7 +435,20 @@ export class LinuxNetDriver implements Driver<NetObserved, NetAction> {
     }
   }
 
-  async apply(a: NetAction): Promise<void> {
+  #applying: Promise<unknown> = Promise.resolve();
+
+  /**
+   * One action at a time, also across incarnations of the service: an actor restarted while an
+   * action of its previous life still runs must not interleave its own with it.
+   */
+  apply(a: NetAction): Promise<void> {
+    const next = this.#applying.then(() => this.#apply(a));
+    this.#applying = next.catch(() => {});
+    return next;
+  }
+
+  async #apply(a: NetAction): Promise<void> {
+    if (TRACE) process.stderr.write(`net ${Date.now() % 100000} apply ${describeAction(a).slice(0, 200)}\n`);
     const rec = this.#rec();
     const ours = (name: string): void => {
       if (!rec.links.has(name)) throw new DriverError(`refusing to change ${name}: it was not created by this service`, true);

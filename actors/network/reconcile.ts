@@ -319,7 +319,8 @@ export function reconcileNetwork(node: string, desired: Desired, observed: NetOb
       const adds = [...want].sort().filter((d) => !have.has(d));
       const dels = [...have].sort().filter((d) => !want.has(d));
       if (dels.length) fixes.push({ kind: 'fdb-del', key, dev: name, dsts: dels });
-      if (adds.length) late.push({ kind: 'fdb-add', key, dev: name, dsts: adds });
+      // Right after the segment's creation when it is created now (one batch with it), else with the late work.
+      if (adds.length) (recreated ? creates : late).push({ kind: 'fdb-add', key, dev: name, dsts: adds });
       if (adds.length || dels.length) todo.push(`updating the flood list of ${name}`);
       info.peers = want.size;
     } else if (mode === 'vlan') {
