@@ -438,7 +438,8 @@ export function reconcileNetwork(node: string, desired: Desired, observed: NetOb
   // ---- what no desired object needs any more: removed (segments and veths before bridges)
   const removals: NetAction[] = [];
   const rank: Record<LinkKind, number> = { veth: 0, vxlan: 1, vlan: 1, bond: 2, bridge: 3 };
-  const gone = observed.links.filter((l) => keep.get(l.name)?.key !== l.key).sort((a, b) => rank[a.kind] - rank[b.kind] || (a.name < b.name ? -1 : 1));
+  // By object (one batch each), within it segments and ports before their bridge.
+  const gone = observed.links.filter((l) => keep.get(l.name)?.key !== l.key).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || rank[a.kind] - rank[b.kind] || (a.name < b.name ? -1 : 1));
   for (const l of gone) {
     removals.push(l.present ? { kind: 'delete-link', key: l.key, name: l.name } : { kind: 'forget', key: l.key, name: l.name });
     // An object this node no longer realises but that still exists: say so while its links go.

@@ -190,7 +190,8 @@ export function reconcilingService<O, A extends Action, X extends { type: string
         again = true;
         return;
       }
-      if (!cdb || caps === undefined || listing > 0) return;
+      // Nothing before the first listing is complete (watchGen 0: the read barrier has not answered yet).
+      if (!cdb || caps === undefined || listing > 0 || watchGen === 0) return;
       again = false;
       running = 'observing';
       passes++;

@@ -129,7 +129,7 @@ rtest('two nodes, two VLAN networks: same-network pings cross nodes, cross-netwo
     return s.ok && s.converged === true && (s.passes ?? 0) > 0 ? s : undefined;
   }, 60_000, 200);
   const st = (await c.call('n1', 'network', { op: 'status' })) as Reply & { applied: number };
-  t.is(st.applied, 0, 'the restarted node applied nothing: it adopted');
+  t.is(st.applied, 0, `the restarted node applied nothing: it adopted${c.log('n1').split('\n').filter((l) => / apply /.test(l)).slice(-14).join('\n')}`);
   t.deepEqual(await links(ns1), before);
   t.is(await readFile(join(c.node('n1').dir, 'data', 'network', 'owned.json'), 'utf8'), record);
   await waitFor('both networks ready after the restart', allReady, 60_000, 200);
