@@ -6,6 +6,7 @@ import { callLocal } from '../runtime/net/local-api.ts';
 import type { ClusterFile } from './cluster-dir.ts';
 import { table } from './output.ts';
 import type { NodeStatus } from '../actors/node/status.ts';
+import type { NodeDown } from '../actors/monitor/client.ts';
 
 export interface NodeRow {
   name: string;
@@ -23,6 +24,8 @@ export interface ClusterStatus {
   monitorPrimary?: string;
   monitorTerm?: number;
   health?: number;
+  /** The nodes the health counts down, and why (the same Monitor as `health`). */
+  nodesDown?: NodeDown[];
   /** Every node up, a Raft leader and a Monitor primary. */
   healthy: boolean;
   /** What makes the cluster degraded, one line each. */
@@ -57,7 +60,9 @@ export async function clusterStatus(cluster: ClusterFile, timeoutMs: number, api
     }
   }
   const primaryRow = rows.find((r) => r.name === out.monitorPrimary);
-  out.health = primaryRow?.status?.monitor.score ?? rows.find((r) => r.status?.monitor.score !== undefined)?.status?.monitor.score;
+  const healthRow = primaryRow?.status?.monitor.score !== undefined ? primaryRow : rows.find((r) => r.status?.monitor.score !== undefined);
+  out.health = healthRow?.status?.monitor.score;
+  if (healthRow?.status?.monitor.nodesDown) out.nodesDown = healthRow.status.monitor.nodesDown;
   out.problems = problemsOf(out);
   out.healthy = out.problems.length === 0;
   return out;
@@ -77,13 +82,15 @@ const ago = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)}s` 
 export function renderStatus(s: ClusterStatus, dir: string, wide = false): string {
   const head = ['NODE', 'ADDRESS', 'STATE', 'RAFT', 'TERM', 'MONITOR', 'ACTORS (restarts)', 'CONTROL SOCKET'];
   if (wide) head.splice(6, 0, 'PID', 'UPTIME', 'COMMIT', 'APPLIED', 'ALARMS', 'LISTENERS (control · peer)');
+  const unreachable = new Set((s.nodesDown ?? []).filter((d) => d.why === 'unreachable').map((d) => d.node));
   const rows = s.nodes.map((r) => {
     const st = r.status;
     const actors = st ? st.actors.filter((a) => a.path !== '/user').map((a) => `${a.path.split('/').pop()}${a.restarts ? `×${a.restarts}` : ''}`).join(' ') : '';
     const row = [
       r.name,
       r.address,
-      r.up ? 'up' : 'down',
+      // Its control socket answers, but the Monitor's node cannot reach it (cut off from its peers).
+      r.up ? (unreachable.has(r.name) ? 'unreachable' : 'up') : 'down',
       st?.raft.cdb.role ?? '-',
       st ? String(st.raft.cdb.term) : '-',
       st ? (st.monitor.primary === r.name ? 'primary' : 'standby') : '-',
@@ -99,7 +106,7 @@ export function renderStatus(s: ClusterStatus, dir: string, wide = false): strin
   });
   const lines = [table(head, rows)];
   lines.push('');
-  lines.push(`Raft leader: ${s.leader ?? 'none'}${s.term !== undefined ? ` (term ${s.term})` : ''}   Monitor primary: ${s.monitorPrimary ?? 'none'}   Health: ${s.health !== undefined ? `${s.health}/100` : 'unknown'}`);
+  lines.push(`Raft leader: ${s.leader ?? 'none'}${s.term !== undefined ? ` (term ${s.term})` : ''}   Monitor primary: ${s.monitorPrimary ?? 'none'}   Health: ${s.health !== undefined ? `${s.health}/100` : 'unknown'}${s.nodesDown?.length ? ` (${s.nodesDown.map((d) => `${d.node} ${d.why === 'down' ? 'down' : d.why.replace('-', ' ')}`).join(', ')})` : ''}`);
   if (s.problems.length > 0) lines.push(`DEGRADED: ${s.problems.join('; ')}`);
   lines.push(`Reach a node: acp status --dir ${dir} · acp cdb ls --dir ${dir} · control sockets under ${dir}/nodes/<name>/sock`);
   return lines.join('\n');

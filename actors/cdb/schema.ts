@@ -83,18 +83,134 @@ export type NodeRole = (typeof NODE_ROLES)[number];
 // ---------------------------------------------------------------------------------------------
 // Specs
 
-export const systemSpec = z.strictObject({
-  name,
-  vcpus: z.number().int().min(1).max(1024),
-  memoryMb: z.number().int().min(16).max(16 * 1024 * 1024),
-  /** the node it is placed on (absent: not placed / let the scheduler choose) */
-  node: idSchema.optional(),
-  /** whether it should be loaded (running); default true */
-  autostart: z.boolean().optional(),
-  disks: z.array(z.strictObject({ share: idSchema, sizeBytes: bytes })).max(64).optional(),
-  /** network objects (vlan-bridge ids) it is attached to */
-  networks: unique(idSchema, 'networks').max(64).optional(),
+// A system is a workload the cluster keeps running (seed 001, "Hypervisor"): a plain process, a
+// container (runc) or a VM (QEMU). `kind` is optional so that systems written before the
+// Hypervisor existed stay valid: a system without a kind is a record nothing runs (the
+// Hypervisor reports it `unsupported`). The section named by `kind` (`process`, `container`
+// or `vm`) says how to run it and is required with it; the other two must be absent.
+
+export const SYSTEM_KINDS = ['process', 'container', 'vm'] as const;
+export type SystemKind = (typeof SYSTEM_KINDS)[number];
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const envMap = z.record(z.string(), z.string().max(4096)).superRefine((e, ctx) => {
+  const keys = Object.keys(e);
+  if (keys.length > 256) ctx.addIssue({ code: 'custom', message: 'must have at most 256 variables' });
+  for (const k of keys) if (!ENV_NAME.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'is not an environment variable name (letters, digits, _; not starting with a digit)' });
 });
+/** a user name, or uid or uid:gid */
+const runAs = z.string().regex(/^([a-z_][a-z0-9_-]{0,31}|[0-9]{1,10}(:[0-9]{1,10})?)$/, 'must be a user name, a uid or uid:gid');
+const argv = z.array(z.string().max(4096)).max(1024);
+const mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'must be a MAC address (lowercase, colon-separated)');
+
+export const processSection = z.strictObject({
+  /** the program: an absolute path, or a name looked up in PATH */
+  command: z.string().min(1).max(4096),
+  args: argv.optional(),
+  env: envMap.optional(),
+  /** working directory (default /) */
+  cwd: absPath.optional(),
+  user: runAs.optional(),
+});
+
+export const containerSection = z
+  .strictObject({
+    /** a root file system directory on the node… */
+    rootfs: absPath.optional(),
+    /** …or an image the node builds from what is installed (busybox: busybox-static) */
+    image: z.enum(['busybox']).optional(),
+    /** argv of the container's first process */
+    command: z.array(z.string().max(4096)).min(1).max(1024),
+    env: envMap.optional(),
+    cwd: absPath.optional(),
+    user: runAs.optional(),
+    /** mount the root read-only (default true) */
+    readOnlyRoot: z.boolean().optional(),
+    hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a host name label').optional(),
+    /** shares mounted into the container */
+    mounts: z.array(z.strictObject({ share: idSchema, target: absPath, readOnly: z.boolean().optional() })).max(64).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.rootfs === undefined) === (c.image === undefined)) ctx.addIssue({ code: 'custom', path: ['rootfs'], message: 'or image is required (exactly one of them)' });
+  });
+
+export const vmSection = z.strictObject({
+  /** a kernel to boot directly (with initramfs and cmdline)… */
+  kernel: absPath.optional(),
+  initramfs: absPath.optional(),
+  cmdline: z.string().max(4096).optional(),
+  /** …or boot from the first disk (spec.disks, or images below) */
+  images: z.array(z.strictObject({ path: absPath, format: z.enum(['raw', 'qcow2']).optional(), readOnly: z.boolean().optional() })).max(16).optional(),
+  /** one virtio NIC per entry, on a tap of the network's bridge; the network must be in spec.networks */
+  nics: z.array(z.strictObject({ network: idSchema, mac: mac.optional() })).max(16).optional(),
+  /** machine type for qemu (default pc: the quickest to boot under TCG) */
+  machine: z.enum(['q35', 'pc', 'microvm']).optional(),
+});
+
+export const backoffSchema = z.strictObject({
+  /** first delay after an exit (default 1000 ms); doubles per consecutive failure */
+  initialMs: z.number().int().min(0).max(3_600_000).optional(),
+  /** the longest delay (default 60000 ms) */
+  maxMs: z.number().int().min(0).max(86_400_000).optional(),
+  /** a run at least this long resets the back-off (default 60000 ms) */
+  resetAfterMs: z.number().int().min(0).max(86_400_000).optional(),
+});
+
+/** Where the scheduler (the Monitor primary) placed an unpinned system, and why. */
+export const placementSchema = z.strictObject({
+  node: idSchema,
+  /** the Monitor primary's term that wrote it (fencing: a later term's placement wins) */
+  term: z.number().int().min(0),
+  reason: z.string().max(512).optional(),
+});
+
+export const systemSpec = z
+  .strictObject({
+    name,
+    vcpus: z.number().int().min(1).max(1024),
+    memoryMb: z.number().int().min(16).max(16 * 1024 * 1024),
+    /** what runs: process | container | vm (absent: a record only, nothing runs it) */
+    kind: z.enum(SYSTEM_KINDS).optional(),
+    process: processSection.optional(),
+    container: containerSection.optional(),
+    vm: vmSection.optional(),
+    /** pinned to this node (absent: unplaced, the scheduler chooses and writes `placement`) */
+    node: idSchema.optional(),
+    /** written by the scheduler for an unpinned system; users leave it out */
+    placement: placementSchema.optional(),
+    /** whether it should be loaded (running); default true */
+    autostart: z.boolean().optional(),
+    /** restart when it exits: always (default), on-failure (non-zero exit, signal, OOM), never */
+    restart: z.enum(RESTART_POLICIES).optional(),
+    backoff: backoffSchema.optional(),
+    disks: z.array(z.strictObject({ share: idSchema, sizeBytes: bytes })).max(64).optional(),
+    /** network objects (vlan-bridge ids) it is attached to */
+    networks: unique(idSchema, 'networks').max(64).optional(),
+  })
+  .superRefine((s, ctx) => {
+    for (const k of SYSTEM_KINDS) {
+      if (s.kind === k && s[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: `is required when kind is ${k}` });
+      if (s.kind !== k && s[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: s.kind === undefined ? `needs kind: ${k}` : `must be absent when kind is ${s.kind}` });
+    }
+    if (s.kind === 'vm' && s.vm) {
+      if (s.vm.kernel === undefined && (s.vm.images ?? []).length === 0 && (s.disks ?? []).length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['vm', 'kernel'], message: 'is required when the VM has no disk to boot from (vm.images or disks)' });
+      }
+      if (s.vm.kernel === undefined && (s.vm.initramfs !== undefined || s.vm.cmdline !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['vm', 'kernel'], message: 'is required with vm.initramfs or vm.cmdline' });
+      }
+      (s.vm.nics ?? []).forEach((n, i) => {
+        if (!(s.networks ?? []).includes(n.network)) ctx.addIssue({ code: 'custom', path: ['vm', 'nics', i, 'network'], message: `must be one of spec.networks (${(s.networks ?? []).join(', ') || 'none'})` });
+      });
+    }
+    const b = s.backoff;
+    if (b && b.initialMs !== undefined && b.maxMs !== undefined && b.maxMs < b.initialMs) ctx.addIssue({ code: 'custom', path: ['backoff', 'maxMs'], message: 'must be >= backoff.initialMs' });
+    if (s.node !== undefined && s.placement !== undefined && s.placement.node !== s.node) {
+      ctx.addIssue({ code: 'custom', path: ['placement', 'node'], message: `must be the pinned node ${s.node} (or absent)` });
+    }
+  });
 
 /** An IPv4 address in dotted-quad form. */
 export function isIPv4(s: string): boolean {
@@ -126,18 +242,34 @@ export const nodeSpec = z.strictObject({
 
 export const deviceSpec = z.strictObject({
   node: idSchema,
+  /** the block device; with `loop`, the backing file the Storage service creates */
   path: absPath,
   sizeBytes: bytes,
+  /**
+   * A file-backed loop device (local clusters): the service creates `path` as a sparse file of
+   * `sizeBytes`, attaches it as a loop device and removes both when the object is deleted.
+   */
+  loop: z.boolean().optional(),
+  /**
+   * Use the device even if it holds a file system or a partition table (erasing it). Without it
+   * the Storage service refuses a path that holds data or is mounted: it never destroys what it
+   * did not create.
+   */
+  wipe: z.boolean().optional(),
 });
 
-export const REDUNDANCY = ['mirror', 'raidz1', 'none'] as const;
+/** Redundancy levels: none (single copy), mirror (two copies, RAID1), raid5 (single parity). */
+export const REDUNDANCY = ['mirror', 'raid5', 'none'] as const;
+export type Redundancy = (typeof REDUNDANCY)[number];
+/** Other spellings accepted on input and stored as the level they mean: raidz1 is ZFS's name for single parity. */
+export const REDUNDANCY_ALIASES: Record<string, Redundancy> = { raidz1: 'raid5' };
 /** Minimum number of devices for each redundancy level. */
-export const MIN_DEVICES: Record<(typeof REDUNDANCY)[number], number> = { none: 1, mirror: 2, raidz1: 3 };
+export const MIN_DEVICES: Record<Redundancy, number> = { none: 1, mirror: 2, raid5: 3 };
 
 export const poolSpec = z
   .strictObject({
     devices: unique(idSchema, 'devices').min(1).max(256),
-    redundancy: z.enum(REDUNDANCY),
+    redundancy: z.enum([...REDUNDANCY, 'raidz1']).transform((r): Redundancy => REDUNDANCY_ALIASES[r] ?? (r as Redundancy)),
   })
   .superRefine((p, ctx) => {
     const min = MIN_DEVICES[p.redundancy];
@@ -148,7 +280,13 @@ export const poolSpec = z
 
 export const shareSpec = z.strictObject({
   pool: idSchema,
-  protocol: z.enum(['nfs', 'iscsi', 'smb', 'local']),
+  /**
+   * How the share is exported: local (a directory bind-mounted into a workload), nfs (a userspace
+   * NFS server on the node), nbd (a block device over NBD: a disk file of quotaBytes in the
+   * share, for VM disks), iscsi, smb.
+   */
+  protocol: z.enum(['nfs', 'nbd', 'iscsi', 'smb', 'local']),
+  /** the path clients see: the NFS export path, the NBD export name, the mount point in a workload */
   path: absPath,
   quotaBytes: bytes.optional(),
 });
@@ -290,6 +428,10 @@ export type ObjectDef =
 export type CdbObject = ObjectDef & { revision: number; createdRevision: number };
 
 export type SystemSpec = z.output<typeof systemSpec>;
+export type ProcessSection = z.output<typeof processSection>;
+export type ContainerSection = z.output<typeof containerSection>;
+export type VmSection = z.output<typeof vmSection>;
+export type Placement = z.output<typeof placementSchema>;
 export type NodeSpec = z.output<typeof nodeSpec>;
 export type DeviceSpec = z.output<typeof deviceSpec>;
 export type PoolSpec = z.output<typeof poolSpec>;
@@ -408,7 +550,7 @@ export function check<T>(schema: z.ZodType<T>, input: unknown): Validation<T> {
 
 /**
  * Validate an object definition. The error is one line naming the object and the field, e.g.
- * `storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none`.
+ * `storage/pool "p1": spec.redundancy must be one of mirror, raid5, none, raidz1`.
  */
 export function validateObject(x: unknown): Validation<ObjectDef> {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) return { ok: false, error: `object must be a JSON object (got ${describe(x)})` };

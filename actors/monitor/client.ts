@@ -3,6 +3,9 @@ import type { ReplyTo } from '../../runtime/actor/index.ts';
 import { serviceKey } from '../../runtime/registry/registry.ts';
 import type { HostStatus } from '../../runtime/raft-host/index.ts';
 import type { Alarm, AlarmPublication, FenceToken } from './alarms.ts';
+import type { NodeDown } from './health.ts';
+
+export type { NodeDown, NodeDownWhy } from './health.ts';
 
 export type MonitorReply = { ok: true; [k: string]: unknown } | { ok: false; code: string; message: string; leader?: string };
 
@@ -14,6 +17,10 @@ export interface MonitorStatus {
   findings: number;
   /** The findings' ids ("code:objectKey"), critical first. */
   findingIds?: string[];
+  /** The node objects the last evaluation counted, and how many of them are up. */
+  nodes?: { total: number; up: number };
+  /** The nodes this node's Monitor counts down at its last evaluation, and why (e.g. unreachable). */
+  nodesDown?: NodeDown[];
   published: number;
   rejected: number;
   activeAlarms: number;

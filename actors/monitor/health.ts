@@ -3,7 +3,8 @@
 // evaluateHealth(input, config) → { score 0..100, findings }.
 //
 // Findings (id = "code:objectKey", stable across evaluations — the alarm id):
-//   node-down         critical  node state down/failed, or no fresh report (stale / never reported)
+//   node-down         critical  unreachable (see below), node state down/failed, or no fresh report
+//                               (stale / never reported)
 //   node-degraded     warning   node state degraded
 //   node-cpu          warn/crit stats.cpu (percent) over thresholds.nodeCpu
 //   node-memory       warn/crit stats.memUsedBytes / stats.memTotalBytes over thresholds.nodeMemory
@@ -16,6 +17,9 @@
 //                               network→network, monitor→monitor, cdb→cdb) but the node has no
 //                               enabled service object of that sub-type
 //   pool-usage        warn/crit stats.usedBytes / stats.sizeBytes over thresholds.poolUsage
+//   storage-unsupported warning a node cannot realise a device, pool or share (state unsupported: its reason)
+//   share-failed      warning   share state failed (its reason)
+//                               (storage findings carry the reporting node's reason: which device, why)
 //   pool-degraded     warning   pool state degraded;  pool-down critical: state down/failed/faulted
 //   device-failed     warning   device state down/failed/faulted
 //   network-down      warning   a network (vlan-bridge, trunk, vpp-vlan) is down/failed on a node that reports it
@@ -27,6 +31,16 @@
 //   dangling-ref      warning   a spec references an object that does not exist
 //                               (service/device/system .node, pool .devices, share .pool, system .networks/.disks[].share)
 //
+// Unreachable: the evaluating node's own link to a peer (input.links, from its peer port) is the
+// fastest evidence that the peer is gone — a killed process has its connections closed by its
+// kernel at once, seconds before what it published goes stale. A link down 'closed' (ended from
+// the other side) for at least config.links.closedAfterMs (long enough for a live peer to dial
+// back after a mere reconnect), or down 'silent' (the transport heard nothing for its idle
+// timeout, or it never came up) for at least config.links.silentAfterMs (so a peer that was
+// only slow for one heartbeat is not declared gone), makes the node down whatever its meta says.
+// A link that is up proves nothing more: the meta (state, staleness) still decides. No link
+// evidence (a node this node has no link to, or none given) leaves the meta alone to decide.
+//
 // Score = clamp(100 − Σ penalty, 0, 100), rounded; penalty per finding by severity:
 // critical 20, warning 5, info 0 (config.weights); quorum-lost costs config.weights.quorumLost (100:
 // a cluster whose CDB cannot commit scores 0). So one node down in an otherwise healthy cluster
@@ -34,6 +48,7 @@
 import { objectKey } from '../cdb/schema.ts';
 import type { CdbObject, NodeRole, ObjectKey, ServiceSubtype } from '../cdb/schema.ts';
 import type { ObjectView } from '../cdb/meta.ts';
+import type { LinkState } from '../../runtime/ports/peers.ts';
 
 export type Severity = 'info' | 'warning' | 'critical';
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
@@ -49,6 +64,8 @@ export type FindingCode =
   | 'pool-usage'
   | 'pool-degraded'
   | 'pool-down'
+  | 'storage-unsupported'
+  | 'share-failed'
   | 'device-failed'
   | 'network-down'
   | 'network-degraded'
@@ -76,9 +93,17 @@ export interface Threshold {
   critical: number;
 }
 
+export interface LinkGrace {
+  /** A link closed from the other side this long makes its node unreachable. */
+  closedAfterMs: number;
+  /** A link silent (or never up) this long makes its node unreachable. */
+  silentAfterMs: number;
+}
+
 export interface HealthConfig {
   thresholds: { poolUsage: Threshold; nodeCpu: Threshold; nodeMemory: Threshold };
   weights: { critical: number; warning: number; info: number; quorumLost: number };
+  links: LinkGrace;
 }
 
 export const DEFAULT_HEALTH_CONFIG: HealthConfig = {
@@ -88,6 +113,9 @@ export const DEFAULT_HEALTH_CONFIG: HealthConfig = {
     nodeMemory: { warning: 90, critical: 97 },
   },
   weights: { critical: 20, warning: 5, info: 0, quorumLost: 100 },
+  // closed: a live peer's transport dials back within its backoff (≤ 250 ms) plus a handshake;
+  // silent: on top of the transport's 1 s idle timeout, one more second for a stalled peer.
+  links: { closedAfterMs: 300, silentAfterMs: 1000 },
 };
 
 export interface HealthInput {
@@ -95,6 +123,16 @@ export interface HealthInput {
   objects: readonly CdbObject[];
   /** merged meta/stats per object key (MetaTable.view(key, now)); a missing key = never reported */
   views: ReadonlyMap<ObjectKey, ObjectView> | Readonly<Record<ObjectKey, ObjectView>>;
+  /** The evaluating node's links to its peers, by node id (PeerPort.links()); absent: no link evidence. */
+  links?: Readonly<Record<string, LinkState>>;
+}
+
+/** Why a node counts as down. */
+export type NodeDownWhy = 'unreachable' | 'never-reported' | 'not-reporting' | 'down';
+
+export interface NodeDown {
+  node: string;
+  why: NodeDownWhy;
 }
 
 export interface HealthReport {
@@ -102,18 +140,21 @@ export interface HealthReport {
   /** sorted: critical first, then by id */
   findings: Finding[];
   counts: Record<Severity, number>;
-  nodes: { total: number; up: number };
+  /** `down`: the nodes counted down and why, sorted by node. */
+  nodes: { total: number; up: number; down: NodeDown[] };
 }
 
 const ROLE_SERVICE: Partial<Record<NodeRole, ServiceSubtype>> = { compute: 'hypervisor', storage: 'storage', network: 'network', monitor: 'monitor', cdb: 'cdb' };
 const RUNNING = new Set(['up', 'running']);
-const SYSTEM_RUNNING = new Set(['up', 'running', 'loaded']);
+// 'ready': the Hypervisor's word for a system running as specified (reconciler conditions).
+const SYSTEM_RUNNING = new Set(['up', 'running', 'loaded', 'ready']);
 const DOWN = new Set(['down', 'failed', 'faulted']);
 
-export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig['thresholds']>; weights?: Partial<HealthConfig['weights']> }): HealthConfig {
+export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig['thresholds']>; weights?: Partial<HealthConfig['weights']>; links?: Partial<LinkGrace> }): HealthConfig {
   return {
     thresholds: { ...DEFAULT_HEALTH_CONFIG.thresholds, ...(partial?.thresholds ?? {}) },
     weights: { ...DEFAULT_HEALTH_CONFIG.weights, ...(partial?.weights ?? {}) },
+    links: { ...DEFAULT_HEALTH_CONFIG.links, ...(partial?.links ?? {}) },
   };
 }
 
@@ -135,6 +176,17 @@ export function networkFinding(subtype: string, id: string, v: ObjectView | unde
   return undefined;
 }
 
+/** ": <the reporting node's reason>" when its meta gives one. */
+function because(v: ObjectView): string {
+  return v.meta?.reason ? `: ${v.meta.reason}${v.metaFrom ? ` (${v.metaFrom})` : ''}` : '';
+}
+
+/** 'closed' / 'silent' when the link is evidence enough that the node is unreachable. */
+export function unreachable(link: LinkState | undefined, grace: LinkGrace): 'closed' | 'silent' | undefined {
+  if (link === undefined || link.up) return undefined;
+  return link.forMs >= (link.cause === 'closed' ? grace.closedAfterMs : grace.silentAfterMs) ? link.cause : undefined;
+}
+
 function fmtPct(x: number): string {
   return `${Math.round(x * 10) / 10}%`;
 }
@@ -153,16 +205,25 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
 
   // --- nodes
   const nodeUp = new Map<string, boolean>();
+  const down: NodeDown[] = [];
   let cdbTotal = 0;
   let cdbUp = 0;
+  const grace = config.links ?? DEFAULT_HEALTH_CONFIG.links;
   for (const o of sorted) {
     if (o.type !== 'node') continue;
     const key = objectKey('node', o.id);
     const v = viewOf(key);
+    const cut = unreachable(input.links?.[o.id], grace);
     let up = false;
-    if (!v || v.lastSeen === undefined) add('node-down', 'critical', key, `node ${o.id} has never reported`);
-    else if (v.stale) add('node-down', 'critical', key, `node ${o.id} is not reporting (stale)`);
-    else if (DOWN.has(v.state)) add('node-down', 'critical', key, `node ${o.id} is ${v.state}`);
+    const nodeDown = (why: NodeDownWhy, reason: string) => {
+      add('node-down', 'critical', key, reason);
+      down.push({ node: o.id, why });
+    };
+    if (cut === 'closed') nodeDown('unreachable', `node ${o.id} is unreachable (its connection closed)`);
+    else if (cut === 'silent') nodeDown('unreachable', `node ${o.id} is unreachable (no heartbeat)`);
+    else if (!v || v.lastSeen === undefined) nodeDown('never-reported', `node ${o.id} has never reported`);
+    else if (v.stale) nodeDown('not-reporting', `node ${o.id} is not reporting (stale)`);
+    else if (DOWN.has(v.state)) nodeDown('down', `node ${o.id} is ${v.state}`);
     else {
       up = true;
       if (v.state === 'degraded') add('node-degraded', 'warning', key, `node ${o.id} is degraded`);
@@ -231,16 +292,20 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
     const fresh = v && !v.stale ? v : undefined;
     if (o.type === 'storage' && o.subtype === 'device') {
       dangling(key, 'spec.node', 'node', o.spec.node);
-      if (fresh && DOWN.has(fresh.state)) add('device-failed', 'warning', key, `device ${o.id} (${o.spec.path} on ${o.spec.node}) is ${fresh.state}`);
+      if (fresh && DOWN.has(fresh.state)) add('device-failed', 'warning', key, `device ${o.id} (${o.spec.path} on ${o.spec.node}) is ${fresh.state}${because(fresh)}`);
+      else if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `device ${o.id} is unsupported${because(fresh)}`);
     } else if (o.type === 'storage' && o.subtype === 'pool') {
       for (const d of o.spec.devices) dangling(key, 'spec.devices', 'storage', d);
-      if (fresh && DOWN.has(fresh.state)) add('pool-down', 'critical', key, `pool ${o.id} is ${fresh.state}`);
-      else if (fresh && fresh.state === 'degraded') add('pool-degraded', 'warning', key, `pool ${o.id} is degraded`);
+      if (fresh && DOWN.has(fresh.state)) add('pool-down', 'critical', key, `pool ${o.id} is ${fresh.state}${because(fresh)}`);
+      else if (fresh && fresh.state === 'degraded') add('pool-degraded', 'warning', key, `pool ${o.id} is degraded${because(fresh)}`);
+      else if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `pool ${o.id} is unsupported${because(fresh)}`);
       const used = fresh?.stats.usedBytes;
       const size = fresh?.stats.sizeBytes;
       if (used !== undefined && size !== undefined && size > 0) threshold('pool-usage', key, `pool ${o.id} usage`, (100 * used) / size, config.thresholds.poolUsage);
     } else if (o.type === 'storage' && o.subtype === 'share') {
       dangling(key, 'spec.pool', 'storage', o.spec.pool);
+      if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `share ${o.id} is unsupported${because(fresh)}`);
+      else if (fresh && DOWN.has(fresh.state)) add('share-failed', 'warning', key, `share ${o.id} is ${fresh.state}${because(fresh)}`);
     } else if (o.type === 'network' && o.subtype === 'lease') {
       dangling(key, 'spec.network', 'network', o.spec.network);
       dangling(key, 'spec.node', 'node', o.spec.node);
@@ -276,5 +341,5 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
     total++;
     if (u) up++;
   }
-  return { score, findings, counts, nodes: { total, up } };
+  return { score, findings, counts, nodes: { total, up, down } };
 }

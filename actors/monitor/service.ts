@@ -3,7 +3,9 @@
 // keeps its own copy of the cluster's objects and meta views, fed by the CDB
 // as changes happen (a watch with a listing, and meta deltas), and every
 // interval computes the health score (every node does: `acp status` shows it
-// anywhere); only while this node is primary does it turn findings into
+// anywhere) from those and from its own peer links (a link a dead peer's
+// kernel closed says so within a second, where its meta takes staleAfterMs
+// to go stale); only while this node is primary does it turn findings into
 // alarms and propose them, fenced by the group's term, to the ledger.
 import { receive, setup, type ActorContext, type ActorRef, type Behavior, type ReplyTo } from '../../runtime/actor/index.ts';
 import { raftGroup, type HostStatus, type LeaderEvent, type ProposeResponse, type RaftGroupMsg, type RaftGroupSettings, type ReadResponse, type StateMachine } from '../../runtime/raft-host/index.ts';
@@ -210,8 +212,19 @@ class MonitorService {
     if (!this.#synced) return;
     const now = Math.floor(this.#ctx.now());
     const lead = this.#lead === '' ? undefined : this.#lead;
-    const tick = this.#core.tick({ objects: [...this.#objects.values()], views: this.#views, now, leader: lead, term: this.#term, ledgerActive: this.#ledger.active() });
-    this.#last = { ...this.#last, primary: lead, term: this.#term, score: tick.health.score, findings: tick.health.findings.length, findingIds: tick.health.findings.map((f) => f.id) };
+    // This node's links to its peers: a closed one is word of a dead node long before its meta goes stale.
+    const links = this.#a.ports.peers.links();
+    const tick = this.#core.tick({ objects: [...this.#objects.values()], views: this.#views, links, now, leader: lead, term: this.#term, ledgerActive: this.#ledger.active() });
+    this.#last = {
+      ...this.#last,
+      primary: lead,
+      term: this.#term,
+      score: tick.health.score,
+      findings: tick.health.findings.length,
+      findingIds: tick.health.findings.map((f) => f.id),
+      nodes: { total: tick.health.nodes.total, up: tick.health.nodes.up },
+      nodesDown: tick.health.nodes.down,
+    };
     const node = this.#a.node;
     this.#cdb?.tell(
       report(objectKey('service', `${node}-monitor`), {

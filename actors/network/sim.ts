@@ -59,8 +59,8 @@ export class SimNetMachine {
   failuresFired = 0;
   vanished = 0;
   crashes = 0;
-  /** Crash the node in the middle of its `remaining`-th next action (after the record, before the kernel). */
-  crashIn: { remaining: number; fire: () => void } | undefined;
+  /** Crash the node in the middle of its next action (of `kind`, if given): after the record, before the kernel. */
+  crashIn: { kind?: string; fire: (what: string) => void } | undefined;
 
   constructor(o: { foreign?: string[] } = {}) {
     for (const name of o.foreign ?? []) this.addForeign(name);
@@ -99,14 +99,20 @@ export class SimNetMachine {
     c.txPackets += Math.ceil(txBytes / 1500);
   }
 
-  /** Whether the node dies now (the crash itself is `fire`'s business). */
-  crashNow(): boolean {
+  /** Whether the node dies now, in the middle of an action of `kind` (the crash itself is `fire`'s business). */
+  crashNow(kind: string, what: string): boolean {
     const c = this.crashIn;
-    if (!c || --c.remaining > 0) return false;
+    if (!c || (c.kind !== undefined && c.kind !== kind)) return false;
     this.crashIn = undefined;
     this.crashes++;
-    c.fire();
+    c.fire(what);
     return true;
+  }
+
+  /** The heal of a run's converge phase: injected failures and pending crashes dropped (vanished links stay gone: the service puts them back). */
+  heal(): void {
+    this.faults.length = 0;
+    this.crashIn = undefined;
   }
 
   takeFault(kind: string): string | undefined {
@@ -210,7 +216,7 @@ export class SimNetDriver implements Driver<NetObserved, NetAction> {
 
   #apply(a: NetAction): void {
     const m = this.#m;
-    if (!a.kind.startsWith('create-') && m.crashNow()) throw CRASHED;
+    if (!a.kind.startsWith('create-') && a.kind !== 'batch' && m.crashNow(a.kind, a.kind)) throw CRASHED;
     const injected = m.takeFault(a.kind);
     if (injected !== undefined) throw new DriverError(injected);
     const ours = (name: string): SimLink => {
@@ -225,7 +231,7 @@ export class SimNetDriver implements Driver<NetObserved, NetAction> {
       if (master !== undefined && m.links.get(master)?.kind !== 'bridge') throw new DriverError(`Cannot find device "${master}"`);
       // Write-ahead: the record first, so a crash after the kernel call cannot leave an unowned link.
       m.record.set(l.name, { kind: l.kind as LinkKind, key: a.key, ...(a.kind === 'create-veth' ? { network: a.network } : {}) });
-      if (m.crashNow()) throw CRASHED;
+      if (m.crashNow(a.kind, `${a.kind} ${l.name}, recorded, before the kernel made it`)) throw CRASHED;
       m.links.set(l.name, { ...l, fdb: new Set(), counters: zero(), up: true, ...(master !== undefined ? { master } : {}) });
       m.created++;
     };

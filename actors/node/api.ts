@@ -1,6 +1,7 @@
 // What a node answers on its control socket — and, unchanged, to the
 // simulator's clients: `cdb` (get, put, delete, ls, meta), `alerts`,
-// `monitor.publish`, `network` (attach, detach, status), `status`, and the
+// `monitor.publish`, `network` (attach, detach, status), `status`, `health` (the
+// Monitor's last evaluation: score, findings, nodes down and why), and the
 // `watch` and `meta` streams. Answers come back
 // through callbacks, not promises: the control socket wraps them in a promise,
 // the simulator sends them over its network in the same virtual instant.
@@ -155,7 +156,7 @@ export class NodeApi {
       uptimeMs: Math.floor(d.system.env.now() - d.startedAt),
       address: d.address,
       raft: { cdb: cdbGroup, monitor: monGroup },
-      monitor: { primary: monGroup.lead || undefined, term: monGroup.term, score: mon?.score, activeAlarms: mon?.activeAlarms ?? 0 },
+      monitor: { primary: monGroup.lead || undefined, term: monGroup.term, score: mon?.score, activeAlarms: mon?.activeAlarms ?? 0, ...(mon?.nodesDown ? { nodesDown: mon.nodesDown } : {}) },
       actors: actors.map((a) => ({ path: a.path, thread: a.thread, status: a.status, restarts: a.incarnation, depth: a.depth, processed: a.processed })),
       transport: cdb?.transport ?? {},
       ...(d.controlListener || cdb?.listener ? { listeners: { ...(d.controlListener ? { control: d.controlListener() } : {}), ...(cdb?.listener ? { peer: cdb.listener } : {}) } } : {}),

@@ -9,13 +9,15 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import { defineBehavior, setup, type ActorContext, type ActorRef, type Behavior, type Logger } from '../../runtime/actor/index.ts';
 import { NodeTransport } from '../../runtime/net/node-transport.ts';
 import { loadNodeCredentials } from '../../runtime/net/pki.ts';
-import { PeerPort, type PeerFrame, type PeerLinkStats } from '../../runtime/ports/peers.ts';
+import { LinkTracker, PeerPort, type PeerFrame, type PeerLinkStats } from '../../runtime/ports/peers.ts';
 import type { HostMetrics, NodePorts } from '../../runtime/ports/ports.ts';
 import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
 import type { RegistryMsg } from '../../runtime/registry/registry.ts';
 import { LinuxNetDriver } from '../network/linux.ts';
+import { LinuxStorageDriver } from '../storage/linux.ts';
 import type { NodeConfig } from './config.ts';
 import { nodeTree, type NodeSpec } from './tree.ts';
+import { LinuxHypervisor } from '../hypervisor/linux.ts';
 
 export interface LinuxPorts extends NodePorts {
   /** Resolves once the peer port listens. */
@@ -51,21 +53,37 @@ export function openLinuxPorts(cfg: NodeConfig, log: Logger): LinuxPorts {
   );
   const addrs: Record<string, { host: string; port: number }> = {};
   for (const p of cfg.peers) if (p.name !== cfg.name) addrs[p.name] = { host: p.host, port: p.port };
-  const transport = new NodeTransport<PeerFrame>({
+  // Link states on the monotonic clock. A link the transport closed because nothing came for its
+  // idle timeout (its idleTimeouts count moved) is 'silent'; any other close came from the other
+  // side or its socket: 'closed' (a killed process's kernel closes its connections at once).
+  const links = new LinkTracker(peers.peers, () => performance.now());
+  const idleSeen = new Map<string, number>();
+  const transport: NodeTransport<PeerFrame> = new NodeTransport<PeerFrame>({
     self: cfg.name,
     listen: cfg.listen,
     creds,
     peers: addrs,
     validate: (x) => peers.validate(x),
     onFrame: (from, f) => peers.deliver(from, f),
+    onPeerState: (peer, up) => {
+      if (up) return links.up(peer);
+      const idle = transport.stats().peers[peer]?.idleTimeouts ?? 0;
+      const silent = idle > (idleSeen.get(peer) ?? 0);
+      idleSeen.set(peer, idle);
+      links.down(peer, silent ? 'silent' : 'closed');
+    },
     log: { debug: () => {}, info: () => {}, warn: (m, f) => log.warn(m, f), error: (m, f) => log.error(m, f) },
   });
   peers.attach({
     send: (to, f) => transport.send(to, f),
     isConnected: (to) => transport.isConnected(to),
+    links: () => links.all(),
     stats: () => {
       const out: Record<string, PeerLinkStats> = {};
-      for (const [name, p] of Object.entries(transport.stats().peers)) out[name] = { connected: p.connected, reconnects: p.reconnects, framesIn: p.framesIn, framesOut: p.framesOut, rejected: p.rejected };
+      for (const [name, p] of Object.entries(transport.stats().peers)) {
+        const l = links.state(name);
+        out[name] = { connected: p.connected, reconnects: p.reconnects, framesIn: p.framesIn, framesOut: p.framesOut, rejected: p.rejected, ...(l.up ? {} : { down: { cause: l.cause, forMs: Math.round(l.forMs) } }) };
+      }
       return out;
     },
     listener: () => transport.stats().listener,
@@ -137,6 +155,8 @@ export function nodeSpecOf(cfg: NodeConfig): NodeSpec {
 export function linuxDrivers(cfg: NodeConfig) {
   const n = cfg.network;
   return {
+    storage: new LinuxStorageDriver({ dataDir: cfg.dataDir }),
+    hypervisor: new LinuxHypervisor({ node: cfg.name, dataDir: cfg.dataDir }),
     network: new LinuxNetDriver({
       node: cfg.name,
       dataDir: cfg.dataDir,
@@ -161,7 +181,9 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
     const ports = openLinuxPorts(args.cfg, ctx.log);
     leftover = ports;
     ports.started.catch((e: Error) => ctx.log.error(`peer port: ${e.message}`));
-    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, linuxDrivers(args.cfg));
+    // Workloads outlive this incarnation: a new hypervisor driver adopts what the previous one started.
+    const drivers = linuxDrivers(args.cfg);
+    const tree = nodeTree(nodeSpecOf(args.cfg), ports, args.registry, drivers);
     const inner = tree.setup!(ctx) as Behavior<unknown>;
     return {
       ...inner,
@@ -169,6 +191,8 @@ export const nodeCore = defineBehavior(import.meta.url, 'nodeCore', (args: { cfg
         const next = await inner.onSignal?.(c, sig);
         if (sig.signal === 'PostStop') {
           if (leftover === ports) leftover = null;
+          await drivers.hypervisor.close();
+          await drivers.storage.close?.();
           await ports.close();
         }
         return next;

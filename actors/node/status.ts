@@ -20,6 +20,8 @@ export interface ActorRow {
 }
 
 import type { ListenerStats } from '../../runtime/net/listener-gate.ts';
+import type { PeerLinkStats } from '../../runtime/ports/peers.ts';
+import type { NodeDown } from '../monitor/client.ts';
 
 export interface NodeStatus {
   node: string;
@@ -33,9 +35,12 @@ export interface NodeStatus {
     term: number;
     score: number | undefined;
     activeAlarms: number;
+    /** The nodes this node's Monitor counts down at its last evaluation, and why ('unreachable': its link closed or went silent). */
+    nodesDown?: NodeDown[];
   };
   actors: ActorRow[];
-  transport: Record<string, { connected: boolean; reconnects: number; framesIn: number; framesOut: number; rejected: number }>;
+  /** This node's link to each peer (`down`: why and for how long, while it is down). */
+  transport: Record<string, PeerLinkStats>;
   /** Each listener's limit, current connections and refusals by reason (absent in a simulated node). */
   listeners?: { control?: ListenerStats; peer?: ListenerStats };
 }

@@ -1,6 +1,7 @@
 // The node's supervision tree — the same in a real node and in a simulated
 // one: the CDB, then the Monitor that reads from it, then the node agent,
-// then the reconciling services whose drivers the node was given (Network),
+// then the reconciling services whose drivers the node was given (Storage,
+// the Hypervisor, Network),
 // under a rest_for_one supervisor (a CDB restart restarts what follows it).
 // The node hands in the ports (real or simulated) and its registry; each
 // service it starts is registered there under its typed key.
@@ -16,6 +17,11 @@ import { NETWORK, type NetworkMsg } from '../network/client.ts';
 import type { NetAction, NetObserved } from '../network/reconcile.ts';
 import { networkService } from '../network/service.ts';
 import type { Capabilities, Driver } from '../reconciler/contract.ts';
+import { STORAGE, type StorageMsg } from '../storage/client.ts';
+import type { StorageAction, StorageObserved } from '../storage/reconcile.ts';
+import { storageService } from '../storage/service.ts';
+import { HYPERVISOR, type HypervisorDriver, type HypervisorMsg } from '../hypervisor/client.ts';
+import { hypervisorService } from '../hypervisor/service.ts';
 import { nodeAgent } from './agent.ts';
 
 /** What the tree needs to know about its node (plain data). */
@@ -33,8 +39,10 @@ export interface NodeSpec {
   dataAddress?: string;
 }
 
-/** The drivers of the node's reconciling services (Linux ones on a real node, simulated ones in `acp sim`). */
+/** The drivers of the node's reconciling services (Linux ones on a real node, simulated ones in `acp sim`; absent: the service does not run). */
 export interface NodeDrivers {
+  storage?: Driver<StorageObserved, StorageAction>;
+  hypervisor?: HypervisorDriver;
   network?: Driver<NetObserved, NetAction>;
 }
 
@@ -65,6 +73,10 @@ export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<Re
       behavior: nodeAgent({ node: spec.name, address: spec.address, reportMs: spec.agent.reportMs, host: ports.host, registry, capabilities, ...(spec.dataAddress ? { dataAddress: spec.dataAddress } : {}) }),
       shutdownMs: 1000,
     },
+    ...(drivers.storage ? [{ id: 'storage', behavior: storageService({ node: spec.name, registry, driver: drivers.storage }), shutdownMs: 2000, onStart: register<StorageMsg>(STORAGE) }] : []),
+    ...(drivers.hypervisor
+      ? [{ id: 'hypervisor', behavior: hypervisorService({ node: spec.name, registry, driver: drivers.hypervisor }), shutdownMs: 2000, onStart: register<HypervisorMsg>(HYPERVISOR) }]
+      : []),
     ...(drivers.network
       ? [{ id: 'network', behavior: networkService({ node: spec.name, registry, driver: drivers.network }), shutdownMs: 2000, onStart: register<NetworkMsg>(NETWORK) }]
       : []),

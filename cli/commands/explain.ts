@@ -96,7 +96,7 @@ export function exampleOf(j: JsonSchema, s: Schemas, name: string, i = 0): unkno
       return o;
     }
     case 'array': {
-      // Enough items for the strictest rule the schemas have (raidz1 pools need 3 devices).
+      // Enough items for the strictest rule the schemas have (raid5 pools need 3 devices).
       const n = Math.min(j.maxItems ?? 3, Math.max(j.minItems ?? 0, 3));
       return Array.from({ length: n }, (_, k) => exampleOf(j.items ?? {}, s, name, k));
     }

@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterKey } from '../api-key.ts';
+import { call } from '../client.ts';
 import { CliError, EXIT, UsageError } from '../errors.ts';
 import { checkClusterDir, clusterDir, readClusterFile, readRunFile, writeJsonAtomic, type ClusterFile } from '../cluster-dir.ts';
 import { createCluster, portFree, spawnNode } from '../launcher.ts';
@@ -21,7 +22,8 @@ export function register(cmd: Command): void {
   dirOption(cmd, 'cluster directory (data, certificates, sockets); created mode 0700');
   cmd
     .option('--detach', 'leave the cluster running in the background (stop it with acp down)')
-    .option('--timeout <ms>', 'how long to wait for a leader and a Monitor primary', '30000');
+    .option('--timeout <ms>', 'how long to wait for a leader and a Monitor primary', '30000')
+    .option('--loop-devices <n[:size]>', 'give each node N sparse file-backed loop devices as storage/device objects (size e.g. 1G, 512M; default 1G; needs root)');
   outputOptions(cmd)
     .addHelpText(
       'after',
@@ -40,13 +42,15 @@ root, networks are unsupported on every node. acp down leaves the namespaces
 Examples:
   $ acp up                          # 3 nodes in ./.acp, in the foreground; Ctrl-C stops them
   $ acp up --detach --nodes 5       # in the background; stop it with: acp down
-  $ acp up --detach --dir /tmp/c1 -o json`,
+  $ acp up --detach --dir /tmp/c1 -o json
+  $ acp up --loop-devices 2:1G      # each node gets n1-loop0, n1-loop1 … (sparse files in its data dir)`,
     )
-    .action(async (o: { nodes: string; dir: string; detach?: boolean; timeout: string } & OutputOptions) => {
+    .action(async (o: { nodes: string; dir: string; detach?: boolean; timeout: string; loopDevices?: string } & OutputOptions) => {
       const format = formatOf(o);
       const n = intOption('--nodes', o.nodes, 1, 9);
       const timeoutMs = intOption('--timeout', o.timeout, 1000, 600_000);
-      await up(clusterDir(o.dir), n, { detach: o.detach === true, timeoutMs, format });
+      const loopDevices = o.loopDevices === undefined ? undefined : parseLoopDevices(o.loopDevices);
+      await up(clusterDir(o.dir), n, { detach: o.detach === true, timeoutMs, format, ...(loopDevices ? { loopDevices } : {}) });
     });
 }
 
@@ -54,6 +58,19 @@ interface UpOptions {
   detach: boolean;
   timeoutMs: number;
   format: Format;
+  /** Loop devices per node, and their size. */
+  loopDevices?: { count: number; sizeBytes: number };
+}
+
+/** "N[:SIZE]" with SIZE like 512M, 1G, 1073741824. */
+export function parseLoopDevices(v: string): { count: number; sizeBytes: number } {
+  const m = /^(\d{1,2})(?::(\d+)([KMGT]i?B?)?)?$/i.exec(v.trim());
+  const count = m ? Number(m[1]) : NaN;
+  if (!m || count < 1 || count > 16) throw new UsageError(`--loop-devices must be N[:SIZE] with N 1-16 and SIZE like 512M or 2G (got "${v}")`);
+  const mult: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+  const sizeBytes = m[2] === undefined ? 2 ** 30 : Number(m[2]) * (m[3] ? mult[m[3][0]!.toUpperCase()]! : 1);
+  if (sizeBytes < 128 * 2 ** 20) throw new UsageError(`--loop-devices: each device needs at least 128M (got ${v.split(':')[1]})`);
+  return { count, sizeBytes };
 }
 
 /** Is a node process listed in run.json still running (verified, not just its pid alive)? */
@@ -113,6 +130,7 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
   await emit(o.format, status, (wide) => renderStatus(status, dir, wide));
   // Notes go to stderr when stdout carries JSON or YAML.
   const note = (s: string): boolean => (o.format === 'json' || o.format === 'yaml' ? process.stderr : process.stdout).write(s);
+  if (o.loopDevices) note(`\n${await putLoopDevices(dir, cluster, o.loopDevices)}\n`);
   note(
     dataPlane
       ? `\ndata plane: namespaces ${Object.values(dataPlane.nodes).map((n) => n.netns).join(', ')} on underlay ${dataPlane.namespaces[0]} (10.77.0.0/24)\n`
@@ -142,6 +160,25 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
     process.once('SIGTERM', stop);
   });
   rmSync(join(dir, 'run.json'), { force: true });
+}
+
+/**
+ * The loop devices as storage/device objects, created only if absent (a cluster started again
+ * keeps its devices): each node's Storage service makes the sparse files and loop devices.
+ */
+async function putLoopDevices(dir: string, cluster: ClusterFile, o: { count: number; sizeBytes: number }): Promise<string> {
+  const t = { dir, cluster, apiKey: clusterKey(dir) };
+  const ids: string[] = [];
+  for (const node of cluster.nodes) {
+    for (let i = 0; i < o.count; i++) {
+      const id = `${node.name}-loop${i}`;
+      const object = { type: 'storage', subtype: 'device', id, spec: { node: node.name, path: join(node.dir, 'data', 'storage', 'disks', `loop${i}.img`), sizeBytes: o.sizeBytes, loop: true } };
+      const r = (await call(t, 'cdb', { op: 'put', object, expectRevision: 0 })) as { ok?: boolean; code?: string; message?: string };
+      if (!r.ok && r.code !== 'conflict') throw new CliError(`cannot create storage/${id}: ${r.message ?? r.code}`);
+      ids.push(id);
+    }
+  }
+  return `storage devices: ${ids.join(', ')} (${o.sizeBytes / 2 ** 20} MiB each, sparse; see acp cdb meta storage/ID)${process.getuid?.() === 0 ? '' : ' — not root: loop devices are unsupported on every node'}`;
 }
 
 /** Start an existing cluster again, with its data: it must be the same size. */

@@ -7,6 +7,12 @@
 //
 // The wire underneath is a PeerWire: mutual-TLS NodeTransport in a real node,
 // the simulated network in `acp sim`. The same PeerPort runs over both.
+//
+// The wire also says how each link is (links()): up, or down since when and
+// why. It is the fastest word a node has that a peer is gone: a process that
+// dies has its sockets closed by the kernel at once ('closed'), long before
+// anything it published goes stale; a peer that hangs or is cut off is found
+// by the transport's heartbeats ('silent': nothing for its idle timeout).
 import type { Validation } from './validation.ts';
 import type { ListenerStats } from '../net/listener-gate.ts';
 
@@ -21,12 +27,75 @@ export interface PeerLinkStats {
   framesIn: number;
   framesOut: number;
   rejected: number;
+  /** While the link is down: why, and for how long (see LinkState). */
+  down?: { cause: LinkDownCause; forMs: number };
+}
+
+/**
+ * Why a link to a peer is down:
+ *  - 'closed': the connection was ended from the other side (a process that
+ *    exits or is killed has its sockets closed by its kernel at once) — strong
+ *    evidence that the peer's process is gone;
+ *  - 'silent': this side gave up on it after hearing nothing (no frame, no
+ *    heartbeat) for the transport's idle timeout, or it never came up — the
+ *    peer may be hung, cut off, or only slow.
+ */
+export type LinkDownCause = 'closed' | 'silent';
+
+/** A link as the wire sees it; `forMs` is measured on a monotonic clock (clock steps do not move it). */
+export type LinkState = { up: true } | { up: false; cause: LinkDownCause; forMs: number };
+
+/**
+ * The up/down bookkeeping of a node's links, on a monotonic clock `now`
+ * (performance.now() in a real node, virtual time in the simulator). Every
+ * peer starts down ('silent': not connected yet). A link going down again
+ * while down keeps its start; 'closed' replaces 'silent' (stronger word of the
+ * same outage), never the reverse.
+ */
+export class LinkTracker {
+  readonly #now: () => number;
+  readonly #down = new Map<string, { cause: LinkDownCause; since: number }>();
+  readonly #peers: readonly string[];
+
+  constructor(peers: readonly string[], now: () => number) {
+    this.#now = now;
+    this.#peers = peers;
+    const t = now();
+    for (const p of peers) this.#down.set(p, { cause: 'silent', since: t });
+  }
+
+  up(peer: string): void {
+    this.#down.delete(peer);
+  }
+
+  down(peer: string, cause: LinkDownCause): void {
+    const d = this.#down.get(peer);
+    if (d === undefined) this.#down.set(peer, { cause, since: this.#now() });
+    else if (cause === 'closed') d.cause = 'closed';
+  }
+
+  isUp(peer: string): boolean {
+    return this.#peers.includes(peer) && !this.#down.has(peer);
+  }
+
+  state(peer: string): LinkState {
+    const d = this.#down.get(peer);
+    return d === undefined ? { up: true } : { up: false, cause: d.cause, forMs: Math.max(0, this.#now() - d.since) };
+  }
+
+  all(): Record<string, LinkState> {
+    const out: Record<string, LinkState> = {};
+    for (const p of this.#peers) out[p] = this.state(p);
+    return out;
+  }
 }
 
 /** What a node's wire to its peers offers (NodeTransport, or the simulator's network). */
 export interface PeerWire {
   send(to: string, frame: PeerFrame): boolean;
   isConnected(to: string): boolean;
+  /** Every peer's link: up, or down (why, and for how long). */
+  links(): Record<string, LinkState>;
   stats(): Record<string, PeerLinkStats>;
   /** The inbound listener's limit, counts and refusals (a real transport; the simulator has none). */
   listener?(): ListenerStats;
@@ -76,6 +145,14 @@ export class PeerPort {
 
   isConnected(to: string): boolean {
     return this.#wire !== null && this.#wire.isConnected(to);
+  }
+
+  /** Every peer's link, up or down (why, for how long); a peer the wire does not know is down. */
+  links(): Record<string, LinkState> {
+    const w = this.#wire?.links() ?? {};
+    const out: Record<string, LinkState> = {};
+    for (const p of this.peers) out[p] = w[p] ?? { up: false, cause: 'silent', forMs: 0 };
+    return out;
   }
 
   stats(): Record<string, PeerLinkStats> {

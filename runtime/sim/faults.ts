@@ -23,8 +23,12 @@ export interface ClusterControl {
   crash(id: string): void;
   restart(id: string): void;
   admin(id: string, req: AdminRequest, timeoutMs?: number): Promise<AdminResponse>;
-  /** The service steps (apply, attach, driver): a reason when it cannot be applied, else its effect check. */
-  serviceStep?(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' | 'driver' }>): string | { check?: () => string | undefined };
+  /** The service steps (apply an object, attach a workload): a reason when it cannot be applied, else its effect check. */
+  serviceStep?(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' }>): string | { check?: () => string | undefined };
+  /** Apply a driver fault; a string is why it cannot be applied, else its effect check. */
+  driverFault?(f: Extract<Fault, { kind: 'driver' }>, label: string): string | { check: () => string | undefined };
+  /** Undo the driver faults for the heal-and-converge phase (vanished devices replaced, failures cleared). */
+  healDrivers?(): void;
 }
 
 interface Applied {
@@ -155,8 +159,7 @@ export class FaultInjector {
     };
     switch (f.kind) {
       case 'apply':
-      case 'attach':
-      case 'driver': {
+      case 'attach': {
         if (!this.#cluster.serviceStep) return 'this cluster runs no node services';
         const r = this.#cluster.serviceStep(f.node, f);
         return typeof r === 'string' ? r : rec(r.check);
@@ -308,6 +311,12 @@ export class FaultInjector {
         attempt(this.#sched.now + 5000);
         return rec(() => (done ? undefined : `the membership change never committed (${lastError})`));
       }
+      case 'driver': {
+        if (!this.#cluster.driverFault) return 'this cluster has no service drivers';
+        const r = this.#cluster.driverFault(f, label);
+        if (typeof r === 'string') return r;
+        return rec(r.check);
+      }
       case 'transfer-leader': {
         const lead = this.#cluster.leader();
         if (lead === undefined) return 'no leader';
@@ -439,6 +448,7 @@ export class FaultInjector {
       if (n.sim.paused) n.sim.resume();
       if (n.sim.drift !== 0) n.sim.setDrift(0);
     }
+    this.#cluster.healDrivers?.();
     for (const n of this.#cluster.nodes.values()) if (!n.sim.up) this.#cluster.restart(n.id);
     this.#cluster.fault('heal-all: converge phase');
   }

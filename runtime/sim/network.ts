@@ -244,6 +244,11 @@ export class SimNetwork {
     return this.#links.get(from)?.get(to)?.cut ?? false;
   }
 
+  /** Messages from → to are held right now (the link or either node is clogged). */
+  isClogged(from: string, to: string): boolean {
+    return (this.#links.get(from)?.get(to)?.clogged ?? false) || (this.#clogNodes.size > 0 && (this.#clogNodes.has(from) || this.#clogNodes.has(to)));
+  }
+
   /** Remove every partition and clog; held messages are released. */
   heal(): void {
     for (const l of this.#allLinks()) {

@@ -48,20 +48,19 @@ const faultSchemas = [
   /** Attach a workload (a namespace on that machine) to a network through `node`'s Network service; it must succeed. */
   z.object({ kind: z.literal('attach'), node: nodeRef, network: z.string().min(1), netns: z.string().min(1) }),
   /**
-   * A fault of a service's simulated driver on `node`: `fail` the next `count` actions (of kind
-   * `action`, or any), `vanish` a resource behind the service's back, or `crash` the node in the
-   * middle of its `count`-th next action (after its ownership record, before the kernel) and
-   * restart it `restartAfterMs` later.
+   * A fault of a node service's driver (its simulated machine): `fault` names it, e.g. for
+   * storage: `vanish` (device `target` disappears), `fail` (the next `times` actions of kind
+   * `target` fail), `crash-mid-action` (the node crashes right after the next action — of kind
+   * `target`, if given — took effect, before the service learns it; rebooted after restartAfterMs).
    */
   z.object({
     kind: z.literal('driver'),
-    node: nodeRef,
-    service: z.string().min(1),
-    fault: z.enum(['fail', 'vanish', 'crash']),
-    action: z.string().optional(),
-    resource: z.string().optional(),
-    count: z.number().int().min(1).default(1),
-    restartAfterMs: z.number().min(0).default(300),
+    node: nodeId,
+    service: z.string().regex(/^[a-z]+$/, 'a service name like "storage"'),
+    fault: z.string().min(1),
+    target: z.string().min(1).optional(),
+    times: z.number().int().min(1).default(1),
+    restartAfterMs: z.number().min(0).default(200),
   }),
 ] as const;
 
@@ -137,6 +136,13 @@ const scenarioSchema = z
         .object({ read: z.number().min(0), write: z.number().min(0), cas: z.number().min(0), delete: z.number().min(0).default(0.05) })
         .default({ read: 0.4, write: 0.4, cas: 0.2, delete: 0.05 }),
     }),
+    /**
+     * CDB objects (as `acp apply` takes them) put create-only once the cluster takes writes: the
+     * desired state of the node services. After the heal each must reach the state `expect`
+     * gives for its key ("type/id"), by default `ready`.
+     */
+    objects: z.array(z.record(z.string(), z.unknown())).max(1000).default([]),
+    expect: z.record(z.string(), z.string()).default({}),
     /** Length of the faulty (safety) phase, in virtual ms. */
     durationMs: z.number().positive(),
     faults: z.array(stepSchema).default([]),

@@ -28,7 +28,7 @@ test('bad requests are rejected with a line naming the field', (t) => {
     [[], 'request must be a JSON object'],
     [{ op: 'get', type: 'node' }, 'get: id is required'],
     [{ op: 'get', type: 'vm', id: 'x' }, 'get: type must be one of system, node, storage, network, service'],
-    [{ op: 'put', object: { ...EXAMPLES['storage/pool'], spec: { devices: ['a', 'b'], redundancy: 'raid5' } } }, 'put: storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none'],
+    [{ op: 'put', object: { ...EXAMPLES['storage/pool'], spec: { devices: ['a', 'b'], redundancy: 'raid6' } } }, 'put: storage/pool "p1": spec.redundancy must be one of mirror, raid5, none, raidz1'],
     [{ op: 'put', object: EXAMPLES.node, expectRevision: -1 }, 'put: expectRevision must be >= 0'],
     [{ op: 'put', object: EXAMPLES.node, client: 'x' }, 'put: seq must be given together with client'],
     [{ op: 'watch' }, 'watch: fromRevision is required'],

@@ -20,9 +20,19 @@ test('minimal specs (optional fields absent) are accepted', (t) => {
   t.true(validateObject({ type: 'node', id: 'n6', spec: { name: 'six', address: 'fd00::6', roles: ['management'] } }).ok);
 });
 
+test('raidz1 is accepted as an alias and stored as raid5 (the name that says what it is); raid5 needs 3 devices', (t) => {
+  const r = validateObject({ type: 'storage', subtype: 'pool', id: 'p5', spec: { devices: ['a', 'b', 'c'], redundancy: 'raidz1' } });
+  t.true(r.ok);
+  if (r.ok && r.value.type === 'storage' && r.value.subtype === 'pool') t.is(r.value.spec.redundancy, 'raid5');
+  const few = validateObject({ type: 'storage', subtype: 'pool', id: 'p5', spec: { devices: ['a', 'b'], redundancy: 'raidz1' } });
+  t.deepEqual(few, { ok: false, error: 'storage/pool "p5": spec.devices must have at least 3 devices for redundancy raid5' });
+  t.true(validateObject({ type: 'storage', subtype: 'share', id: 's1', spec: { pool: 'p5', protocol: 'nbd', path: '/vm1', quotaBytes: 1 << 30 } }).ok);
+  t.true(validateObject({ type: 'storage', subtype: 'device', id: 'd1', spec: { node: 'n1', path: '/var/lib/acp/d1.img', sizeBytes: 1 << 30, loop: true, wipe: false } }).ok);
+});
+
 const mistakes: [string, unknown, string][] = [
-  ['bad enum', withField(EXAMPLES['storage/pool'], 'spec.redundancy', 'raid5'), 'storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none'],
-  ['misspelled field', withField(withField(EXAMPLES['storage/pool'], 'spec.redundancy', undefined), 'spec.redundency', 'mirror'), 'storage/pool "p1": spec.redundancy is required (one of mirror, raidz1, none) (found unknown field "redundency": misspelled?)'],
+  ['bad enum', withField(EXAMPLES['storage/pool'], 'spec.redundancy', 'raid6'), 'storage/pool "p1": spec.redundancy must be one of mirror, raid5, none, raidz1'],
+  ['misspelled field', withField(withField(EXAMPLES['storage/pool'], 'spec.redundancy', undefined), 'spec.redundency', 'mirror'), 'storage/pool "p1": spec.redundancy is required (one of mirror, raid5, none, raidz1) (found unknown field "redundency": misspelled?)'],
   ['unknown field', withField(EXAMPLES['storage/device'], 'spec.size', 5), 'storage/device "n1-sda": spec: unknown field "size"'],
   ['too few devices for mirror', withField(EXAMPLES['storage/pool'], 'spec.devices', ['a']), 'storage/pool "p1": spec.devices must have at least 2 devices for redundancy mirror'],
   ['duplicate devices', withField(EXAMPLES['storage/pool'], 'spec.devices', ['a', 'a']), 'storage/pool "p1": spec.devices must not contain duplicate devices'],
@@ -41,7 +51,7 @@ const mistakes: [string, unknown, string][] = [
   ['missing spec', withField(EXAMPLES['service/hypervisor'], 'spec', undefined), 'service/hypervisor "hv-n1": spec is required'],
   ['service without node', withField(EXAMPLES['service/network'], 'spec.node', undefined), 'service/network "net-n1": spec.node is required'],
   ['negative size', withField(EXAMPLES['storage/device'], 'spec.sizeBytes', -1), 'storage/device "n1-sda": spec.sizeBytes must be >= 0'],
-  ['bad share protocol', withField(EXAMPLES['storage/share'], 'spec.protocol', 'ftp'), 'storage/share "vmstore": spec.protocol must be one of nfs, iscsi, smb, local'],
+  ['bad share protocol', withField(EXAMPLES['storage/share'], 'spec.protocol', 'ftp'), 'storage/share "vmstore": spec.protocol must be one of nfs, nbd, iscsi, smb, local'],
   ['duplicate trunk vlans', withField(EXAMPLES['network/trunk'], 'spec.vlans', [100, 100]), 'network/trunk "trunk0": spec.vlans must not contain duplicate vlans'],
   ['not an object', 'node/n1', 'object must be a JSON object (got string)'],
   ['negative revision', withField(EXAMPLES.node, 'revision', -3), 'node "n1": revision must be >= 0'],

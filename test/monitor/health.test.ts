@@ -9,7 +9,7 @@ test('a healthy cluster scores 100 with no findings', (t) => {
   const r = evaluateHealth(c.input());
   t.is(r.score, 100);
   t.deepEqual(r.findings, []);
-  t.deepEqual(r.nodes, { total: 3, up: 3 });
+  t.deepEqual(r.nodes, { total: 3, up: 3, down: [] });
 });
 
 test('a node that stopped reporting is down; its services are not counted twice', (t) => {
@@ -20,7 +20,7 @@ test('a node that stopped reporting is down; its services are not counted twice'
   t.deepEqual(summary(r), ['critical node-down:node/n3']);
   t.is(r.findings[0].reason, 'node n3 is not reporting (stale)');
   t.is(r.score, 80);
-  t.deepEqual(r.nodes, { total: 3, up: 2 });
+  t.deepEqual(r.nodes, { total: 3, up: 2, down: [{ node: 'n3', why: 'not-reporting' }] });
 });
 
 test('explicit down state and never-reported nodes', (t) => {
@@ -31,6 +31,10 @@ test('explicit down state and never-reported nodes', (t) => {
   t.deepEqual(summary(r), ['critical node-down:node/n2', 'critical node-down:node/n6']);
   t.is(r.findings[1].reason, 'node n6 has never reported');
   t.is(r.score, 60);
+  t.deepEqual(r.nodes.down, [
+    { node: 'n2', why: 'down' },
+    { node: 'n6', why: 'never-reported' },
+  ]);
 });
 
 test('losing the cdb quorum scores 0', (t) => {
@@ -118,4 +122,91 @@ test('the report is independent of input order', (t) => {
   const b = evaluateHealth({ objects: [...input.objects].reverse(), views: Object.fromEntries([...(input.views as Map<string, never>)].reverse()) });
   t.deepEqual(a, b);
   t.is(a.score, 90);
+});
+
+// ---- link evidence: the evaluating node's own links to its peers
+
+const up = { up: true } as const;
+const closed = (forMs: number) => ({ up: false, cause: 'closed', forMs }) as const;
+const silent = (forMs: number) => ({ up: false, cause: 'silent', forMs }) as const;
+
+test('a node whose link closed is down at once, though its meta is still fresh', (t) => {
+  const c = new TestCluster();
+  // n3's meta was reported a second ago (fresh for 14 more seconds): only the link says it is gone.
+  const r = evaluateHealth({ ...c.input(), links: { n2: up, n3: closed(DEFAULT_HEALTH_CONFIG.links.closedAfterMs) } });
+  t.deepEqual(summary(r), ['critical node-down:node/n3']);
+  t.is(r.findings[0].reason, 'node n3 is unreachable (its connection closed)');
+  t.is(r.score, 80);
+  t.deepEqual(r.nodes, { total: 3, up: 2, down: [{ node: 'n3', why: 'unreachable' }] });
+});
+
+test('a link closed for less than the grace is a reconnect, not a dead node', (t) => {
+  const c = new TestCluster();
+  const r = evaluateHealth({ ...c.input(), links: { n2: up, n3: closed(DEFAULT_HEALTH_CONFIG.links.closedAfterMs - 1) } });
+  t.is(r.score, 100);
+  t.deepEqual(r.findings, []);
+});
+
+test('a silent link counts only once it has stayed silent past its longer grace: one slow heartbeat is no alarm', (t) => {
+  const c = new TestCluster();
+  const grace = DEFAULT_HEALTH_CONFIG.links.silentAfterMs;
+  t.true(grace > DEFAULT_HEALTH_CONFIG.links.closedAfterMs, 'silence is weaker evidence than a closed connection');
+  t.is(evaluateHealth({ ...c.input(), links: { n2: up, n3: silent(grace - 1) } }).score, 100);
+  const r = evaluateHealth({ ...c.input(), links: { n2: up, n3: silent(grace) } });
+  t.deepEqual(summary(r), ['critical node-down:node/n3']);
+  t.is(r.findings[0].reason, 'node n3 is unreachable (no heartbeat)');
+  t.deepEqual(r.nodes.down, [{ node: 'n3', why: 'unreachable' }]);
+});
+
+test('the node recovers as soon as its link is back up and its meta is fresh', (t) => {
+  const c = new TestCluster();
+  t.is(evaluateHealth({ ...c.input(), links: { n2: up, n3: closed(5000) } }).score, 80);
+  const r = evaluateHealth({ ...c.input(), links: { n2: up, n3: up } });
+  t.is(r.score, 100);
+  t.deepEqual(r.nodes.down, []);
+});
+
+test('an up link proves nothing more: stale meta or a down state still count', (t) => {
+  const c = new TestCluster(['n1', 'n2', 'n3', 'n4', 'n5']);
+  c.state('node', 'n3', 'up', undefined, NOW - 60_000);
+  c.state('node', 'n2', 'failed');
+  const r = evaluateHealth({ ...c.input(), links: { n2: up, n3: up, n4: up, n5: up } });
+  t.deepEqual(summary(r), ['critical node-down:node/n2', 'critical node-down:node/n3']);
+  t.deepEqual(r.nodes.down, [
+    { node: 'n2', why: 'down' },
+    { node: 'n3', why: 'not-reporting' },
+  ]);
+});
+
+test('unreachable takes precedence over stale meta (it says why), and its services are not counted twice', (t) => {
+  const c = new TestCluster();
+  c.state('node', 'n3', 'up', undefined, NOW - 60_000);
+  c.state('service', 'hv-n3', 'running', undefined, NOW - 60_000);
+  const r = evaluateHealth({ ...c.input(), links: { n3: closed(10_000) } });
+  t.deepEqual(summary(r), ['critical node-down:node/n3']);
+  t.is(r.findings[0].reason, 'node n3 is unreachable (its connection closed)');
+});
+
+test('no link evidence for a node (itself, or a node without a link) leaves the meta to decide', (t) => {
+  const c = new TestCluster();
+  // Links to nodes that are not objects are ignored too.
+  const r = evaluateHealth({ ...c.input(), links: { n9: closed(10_000) } });
+  t.is(r.score, 100);
+  t.deepEqual(r.findings, []);
+});
+
+test('two of three cdb nodes unreachable: quorum lost, score 0', (t) => {
+  const c = new TestCluster();
+  const r = evaluateHealth({ ...c.input(), links: { n2: closed(1000), n3: silent(5000) } });
+  t.deepEqual(summary(r), ['critical node-down:node/n2', 'critical node-down:node/n3', 'critical quorum-lost:service/cdb']);
+  t.is(r.score, 0);
+  t.deepEqual(r.nodes, { total: 3, up: 1, down: [{ node: 'n2', why: 'unreachable' }, { node: 'n3', why: 'unreachable' }] });
+});
+
+test('the link graces are configurable', (t) => {
+  const c = new TestCluster();
+  const patient = mergeHealthConfig({ links: { closedAfterMs: 2000 } });
+  t.is(patient.links.silentAfterMs, DEFAULT_HEALTH_CONFIG.links.silentAfterMs);
+  t.is(evaluateHealth({ ...c.input(), links: { n3: closed(1000) } }, patient).score, 100);
+  t.is(evaluateHealth({ ...c.input(), links: { n3: closed(2000) } }, patient).score, 80);
 });

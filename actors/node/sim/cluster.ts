@@ -18,15 +18,16 @@ import { SimDisk } from '../../../runtime/sim/disk.ts';
 import type { RaftInvariants } from '../../../runtime/sim/invariants.ts';
 import type { SimNetwork } from '../../../runtime/sim/network.ts';
 import { SimNode } from '../../../runtime/sim/node.ts';
-import type { Scenario } from '../../../runtime/sim/scenario.ts';
+import type { Fault, Scenario } from '../../../runtime/sim/scenario.ts';
 import type { Scheduler } from '../../../runtime/sim/scheduler.ts';
 import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
+import { SimStorageDriver, SimStorageMachine } from '../../storage/sim.ts';
 import { NodeApi } from '../api.ts';
 import { SimNetDriver, SimNetMachine } from '../../network/sim.ts';
-import type { Fault } from '../../../runtime/sim/scenario.ts';
-import { serviceStep } from './services.ts';
+import { networkDriverFault, networkInvariants, serviceStep } from './services.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
+import { BEAT_MS, SimLinks } from './links.ts';
 
 export const GROUPS = ['cdb', 'monitor'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -41,6 +42,8 @@ export interface NodeSlot {
   disk: SimDisk;
   system: ActorSystem | undefined;
   peers: PeerPort | undefined;
+  /** Its peer port's link states (what the transport would report). */
+  links: SimLinks | undefined;
   api: NodeApi | undefined;
   /** Each Raft group's host on this incarnation (from the probe's `started`). */
   views: Partial<Record<Group, HostView>>;
@@ -53,6 +56,8 @@ export interface NodeSlot {
   boots: number;
   /** Settles admin asks into this incarnation when it crashes. */
   onCrash: Set<(r: AdminResponse) => void>;
+  /** The machine's storage (devices, mounts, servers and the Storage service's ownership record): survives the node's crashes. */
+  storage: SimStorageMachine;
   /** The machine's networking (its links and the Network service's ownership record): survives the node's crashes. */
   net: SimNetMachine;
 }
@@ -96,7 +101,7 @@ export class SimCluster {
       const sim = new SimNode(id, d.sched, d.buggify, d.rng.fork());
       if (s.cluster.maxClockSkewMs > 0) sim.jumpClock((d.rng.next() * 2 - 1) * s.cluster.maxClockSkewMs);
       const disk = new SimDisk(sim, d.sched, d.rng.fork());
-      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set(), net: new SimNetMachine({ foreign: ['lo', 'ul0'] }) };
+      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, links: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set(), storage: new SimStorageMachine(), net: new SimNetMachine({ foreign: ['lo', 'ul0'] }) };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
@@ -154,7 +159,7 @@ export class SimCluster {
     return this.#d.sched;
   }
 
-  serviceStep(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' | 'driver' }>): string | { check?: () => string | undefined } {
+  serviceStep(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' }>): string | { check?: () => string | undefined } {
     return serviceStep(this, node, f);
   }
 
@@ -208,9 +213,21 @@ export class SimCluster {
     slot.view = undefined;
     const all = [...this.nodes.keys()];
     const peers = new PeerPort(id, all);
+    const links = new SimLinks(peers.peers, () => d.sched.now, (p) => this.#hears(id, p));
+    const beat = (): void => {
+      links.beat();
+      slot.sim.env.setTimer(BEAT_MS, beat);
+    };
+    slot.sim.env.setTimer(BEAT_MS, beat);
     // Frames are immutable once sent and the receiver validates them into fresh values: no deep copy on the wire.
-    peers.attach({ send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true), isConnected: () => true, stats: () => ({}) });
+    peers.attach({
+      send: (to, f) => (d.net.send(id, to, { type: 'peer', f } satisfies Wire, true), true),
+      isConnected: (to) => links.isConnected(to),
+      links: () => links.links(),
+      stats: () => links.stats(),
+    });
     slot.peers = peers;
+    slot.links = links;
     const disk = slot.disk;
     slot.boots++;
     const ports: NodePorts = {
@@ -225,9 +242,17 @@ export class SimCluster {
     const services = new Map<string, ActorRef<never>>();
     const reg = system.spawn(registry(services), 'registry');
     const env = slot.sim.env;
+    const storage = new SimStorageDriver({ machine: slot.storage, actionMs: 5, sleep: (ms) => new Promise((r) => env.setTimer(ms, r)) });
     const network = new SimNetDriver({ machine: slot.net, underlay: this.#underlay(slot), actionMs: 5, sleep: (ms) => new Promise((r) => env.setTimer(ms, r)), now: () => env.now() });
-    system.spawn(nodeTree(this.#spec(slot), ports, reg, { network }), 'node', { restart: 'permanent' });
+    system.spawn(nodeTree(this.#spec(slot), ports, reg, { storage, network }), 'node', { restart: 'permanent' });
     slot.api = new NodeApi({ node: id, system, services, startedAt: slot.sim.env.now(), address: { host: `10.0.0.${slot.index}`, port: 7400 }, pid: slot.index });
+  }
+
+  /** `peer`'s heartbeats would reach `self` and get answered: its process runs and nothing cuts or holds either direction. */
+  #hears(self: string, peer: string): boolean {
+    const q = this.nodes.get(peer);
+    const net = this.#d.net;
+    return q !== undefined && q.sim.up && !q.sim.paused && !net.isCut(peer, self) && !net.isCut(self, peer) && !net.isClogged(peer, self) && !net.isClogged(self, peer);
   }
 
   #onWire(slot: NodeSlot, from: string, w: Wire): void {
@@ -246,6 +271,89 @@ export class SimCluster {
     });
   }
 
+  // ---- service driver faults (scenario `driver` steps) -------------------
+
+  driverFault(f: Extract<Fault, { kind: 'driver' }>, label: string): string | { check: () => string | undefined } {
+    const slot = this.nodes.get(f.node)!;
+    if (f.service === 'network') return networkDriverFault(this, f, label);
+    if (f.service !== 'storage') return `no simulated ${f.service} driver faults (storage and network have: vanish, fail, crash-mid-action)`;
+    const m = slot.storage;
+    switch (f.fault) {
+      case 'vanish': {
+        if (!f.target) return 'vanish needs a target device';
+        const pools = [...m.pools].filter(([, p]) => p.devices.includes(f.target!)).map(([id]) => id);
+        if (!m.vanish(f.target)) return `device ${f.target} is not Storage's on ${f.node}`;
+        this.fault(label, f);
+        // Effect: a pool holding it is reported degraded, naming the device, within a few seconds.
+        let seen = pools.length === 0;
+        const until = this.#d.sched.now + 5000;
+        const poll = (): void => {
+          if (seen || this.#d.sched.now > until) return;
+          for (const pool of pools) {
+            slot.api?.call('cdb', { op: 'meta', type: 'storage', id: pool }, (r) => {
+              const v = (r as { ok?: boolean; view?: { state?: string; meta?: { reason?: string } } }).view;
+              if (v?.state === 'degraded' && v.meta?.reason?.includes(f.target!)) seen = true;
+            });
+          }
+          this.#d.sched.after(250, poll);
+        };
+        this.#d.sched.after(250, poll);
+        return { check: () => (seen ? undefined : `no pool holding ${f.target} (${pools.join(', ')}) was reported degraded naming it`) };
+      }
+      case 'fail': {
+        if (!f.target) return 'fail needs a target action kind';
+        m.failNext(f.target, f.times, `injected failure of ${f.target}`);
+        this.fault(label, f);
+        return { check: () => (m.pendingFailures(f.target!) === 0 ? undefined : `no ${f.target} action ran on ${f.node}`) };
+      }
+      case 'crash-mid-action': {
+        let crashed = '';
+        let before: Record<string, number> = {};
+        m.onApplied = (a) => {
+          if (f.target && a.kind !== f.target) return false;
+          m.onApplied = undefined;
+          crashed = `${a.kind} ${a.id}`;
+          before = { ...m.created };
+          this.#d.sched.after(0, () => {
+            if (!slot.sim.up) return;
+            this.fault(`crash ${f.node} right after ${crashed} took effect`);
+            this.crash(f.node);
+            this.#d.sched.after(f.restartAfterMs, () => {
+              if (!slot.sim.up) this.restart(f.node);
+            });
+          });
+          return true;
+        };
+        this.fault(label, f);
+        return {
+          check: () => {
+            if (!crashed) return `no ${f.target ?? 'storage'} action ran on ${f.node}`;
+            // Adoption: what existed at the crash was not made a second time by the restarted node.
+            const again = Object.keys(before).filter((k) => (m.created[k] ?? 0) > before[k]! && (k !== 'loop' || m.check().length > 0));
+            return again.length ? `after the restart ${f.node} made again: ${again.join(', ')} (instead of adopting)` : undefined;
+          },
+        };
+      }
+      default:
+        return `unknown storage driver fault "${f.fault}" (vanish, fail, crash-mid-action)`;
+    }
+  }
+
+  healDrivers(): void {
+    for (const n of this.nodes.values()) {
+      n.storage.heal();
+      n.net.heal();
+    }
+  }
+
+  /** The simulated machines' own invariants (resources owned once, nothing leaked). */
+  driverInvariants(): string[] {
+    const out: string[] = [];
+    for (const n of this.nodes.values()) for (const p of n.storage.check()) out.push(`${n.id} storage: ${p}`);
+    for (const n of this.nodes.values()) for (const p of networkInvariants(n.net)) out.push(`${n.id} network: ${p}`);
+    return out;
+  }
+
   // ---- machine faults ---------------------------------------------------
 
   crash(id: string): void {
@@ -254,8 +362,14 @@ export class SimCluster {
     slot.onCrash.clear();
     slot.sim.crash();
     slot.disk.crash();
+    // The process is gone: its kernel closes its connections, and every peer its FIN reaches sees the link close.
+    const net = this.#d.net;
+    for (const other of this.nodes.values()) {
+      if (other !== slot && other.sim.up && !net.isCut(id, other.id) && !net.isClogged(id, other.id)) other.links?.closed(id);
+    }
     slot.system = undefined;
     slot.peers = undefined;
+    slot.links = undefined;
     slot.api = undefined;
     slot.views = {};
     slot.view = undefined;

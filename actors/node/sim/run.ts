@@ -120,14 +120,25 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
   const checkLogs = (): void => {
     for (const g of GROUPS) invariants[g].checkLogs(logs(g));
   };
+  let driverFailed = false;
+  const checkDrivers = (): void => {
+    if (driverFailed) return;
+    const problems = cluster.driverInvariants();
+    if (problems.length) {
+      driverFailed = true;
+      fail(`driver invariant violated: ${problems.join('; ')}`);
+    }
+  };
   const periodic = (): void => {
     checkLogs();
+    checkDrivers();
     sched.after(s.invariantEveryMs, periodic);
   };
   sched.after(s.invariantEveryMs, periodic);
 
   trace.sim('note', 'sim', '/sim', { reason: 'start', data: { scenario: s.name, seed: opts.seed } });
   // ---- 1. safety phase
+  if (s.objects.length) putObjects(s, sched, cluster);
   workload.start();
   faults.scheduleScript();
   faults.startNemesis(duration);
@@ -148,6 +159,8 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
       checkLogs();
       // Health converges after the faults heal: every node's Monitor settles at 100 with no finding.
       health = await healthSettles(s, sched, cluster, Math.max(deadline, sched.now + 5000), fail);
+      if (s.objects.length) await objectsSettle(s, sched, cluster, sched.now + 10_000, fail);
+      checkDrivers();
       // The node services: every machine's resources exactly what the objects ask for.
       if (failures.length === 0) await servicesSettle(s, sched, cluster, Math.max(deadline, sched.now + 5000), fail);
     }
@@ -310,6 +323,47 @@ async function servicesSettle(s: Scenario, sched: Scheduler, cluster: SimCluster
     }
     if (sched.now >= deadline) {
       fail(`liveness: the node services did not settle within ${s.converge.timeoutMs}ms after the heal: ${last}`);
+      return false;
+    }
+    await sched.runUntil(sched.now + 200);
+  }
+}
+
+/** Put the scenario's objects create-only through any running node, again until each is in. */
+function putObjects(s: Scenario, sched: Scheduler, cluster: SimCluster): void {
+  const left = new Set(s.objects.map((_, i) => i));
+  const round = (): void => {
+    if (left.size === 0) return;
+    const node = cluster.up().find((n) => n.api !== undefined);
+    for (const i of left) {
+      node?.api?.call('cdb', { op: 'put', object: s.objects[i], expectRevision: 0 }, (r) => {
+        const res = r as { ok?: boolean; code?: string };
+        if (res.ok || res.code === 'conflict') left.delete(i);
+      });
+    }
+    sched.after(100, round);
+  };
+  sched.after(0, round);
+}
+
+/** After the heal, every scenario object reaches its expected state (default ready) as the CDB's meta says. */
+async function objectsSettle(s: Scenario, sched: Scheduler, cluster: SimCluster, deadline: number, fail: (m: string) => void): Promise<boolean> {
+  const keys = s.objects.map((o) => `${String(o.type)}/${String(o.id)}`);
+  for (;;) {
+    const seen = new Map<string, string>();
+    const node = cluster.up().find((n) => n.api !== undefined);
+    for (const key of keys) {
+      const [type, id] = key.split('/');
+      node?.api?.call('cdb', { op: 'meta', type, id }, (r) => {
+        const v = (r as { view?: { state?: string; meta?: { reason?: string } } }).view;
+        seen.set(key, `${v?.state ?? 'unknown'}${v?.meta?.reason ? ` (${v.meta.reason})` : ''}`);
+      });
+    }
+    await sched.runUntil(sched.now + 50);
+    const wrong = keys.filter((k) => !(seen.get(k) ?? '').startsWith(s.expect[k] ?? 'ready'));
+    if (wrong.length === 0) return true;
+    if (sched.now >= deadline) {
+      fail(`liveness: objects did not settle after the heal: ${wrong.map((k) => `${k} is ${seen.get(k) ?? 'not answered'}, expected ${s.expect[k] ?? 'ready'}`).join('; ')}`);
       return false;
     }
     await sched.runUntil(sched.now + 200);

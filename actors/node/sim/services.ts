@@ -11,7 +11,8 @@ import { describeAction, reconcileNetwork } from '../../network/reconcile.ts';
 import { SimNetDriver, type SimNetMachine } from '../../network/sim.ts';
 import type { NodeApi } from '../api.ts';
 
-type Step = Extract<Fault, { kind: 'apply' | 'attach' | 'driver' }>;
+type Step = Extract<Fault, { kind: 'apply' | 'attach' }>;
+type DriverStep = Extract<Fault, { kind: 'driver' }>;
 
 /** What the steps need of the simulated cluster. */
 export interface ServiceHost {
@@ -27,19 +28,32 @@ export interface ServiceHost {
 
 type Answer = { ok?: boolean; code?: string; message?: string };
 
-/** A CDB put through `node`, re-sent to the leader on not-leader/unavailable, for up to 5 s. */
+/**
+ * A CDB put through `node`, re-sent through the leader on not-leader/unavailable or when no answer
+ * comes within a second (the node it went to crashed), for up to 5 s.
+ */
 function put(h: ServiceHost, node: string, object: Record<string, unknown>, createOnly: boolean, done: (r: Answer) => void): void {
   const until = h.sched.now + 5000;
+  let settled = false;
+  let attemptNo = 0;
   const attempt = (via: string): void => {
+    const me = ++attemptNo;
     const api = h.nodes.get(via)?.api;
     const retry = (): void => {
-      if (h.sched.now >= until) return done({ ok: false, code: 'timeout', message: 'no leader took the put' });
+      if (settled || me !== attemptNo) return;
+      if (h.sched.now >= until) {
+        settled = true;
+        return done({ ok: false, code: 'timeout', message: 'no leader took the put' });
+      }
       h.sched.after(100, () => attempt(h.leader() ?? node));
     };
     if (!api) return retry();
+    h.sched.after(1000, retry);
     api.call('cdb', { op: 'put', object, ...(createOnly ? { expectRevision: 0 } : {}) }, (r) => {
+      if (settled || me !== attemptNo) return;
       const a = r as Answer;
-      if (!a.ok && (a.code === 'not-leader' || a.code === 'unavailable')) return retry();
+      if (!a.ok && (a.code === 'not-leader' || a.code === 'unavailable' || a.code === 'indeterminate')) return retry();
+      settled = true;
       done(a);
     });
   };
@@ -70,36 +84,64 @@ export function serviceStep(h: ServiceHost, node: string, f: Step): string | { c
       });
       return { check: () => (answer === undefined ? 'the attach was never answered' : undefined) };
     }
-    case 'driver': {
-      if (f.service !== 'network') return `no simulated driver for service ${f.service}`;
-      const m = slot.net;
-      if (f.fault === 'fail') {
-        const before = m.failuresFired;
-        m.failNext(f.action ?? '*', f.count, `injected failure of ${f.action ?? 'an action'}`);
-        return { check: () => (m.failuresFired >= before + f.count ? undefined : `only ${m.failuresFired - before} of ${f.count} injected failures fired`) };
-      }
-      if (f.fault === 'vanish') {
-        if (f.resource === undefined) return 'vanish needs a resource';
-        if (!m.vanish(f.resource)) return `${node} has no link ${f.resource}`;
-        return {};
-      }
-      const before = m.crashes;
+  }
+}
+
+/**
+ * A network driver fault (scenario `driver` steps with service "network"): `fail` the next
+ * `times` actions of kind `target`; `vanish` link `target` behind the service's back;
+ * `crash-mid-action` — the node dies in the middle of its next action (of kind `target`, if
+ * given): its ownership record written, the kernel not yet asked — and reboots `restartAfterMs`
+ * later. A string is why the fault cannot be applied, else its effect check.
+ */
+export function networkDriverFault(h: ServiceHost, f: DriverStep, label: string): string | { check: () => string | undefined } {
+  const slot = h.nodes.get(f.node);
+  if (!slot) return `no node ${f.node}`;
+  const m = slot.net;
+  switch (f.fault) {
+    case 'fail': {
+      if (!f.target) return 'fail needs a target action kind (create-bridge, create-vxlan, …)';
+      const before = m.failuresFired;
+      m.failNext(f.target, f.times, `injected failure of ${f.target}`);
+      h.fault(label, f);
+      return { check: () => (m.failuresFired >= before + f.times ? undefined : `only ${m.failuresFired - before} of ${f.times} injected ${f.target} failures fired on ${f.node}`) };
+    }
+    case 'vanish': {
+      if (!f.target) return 'vanish needs a target link';
+      if (!m.record.has(f.target)) return `link ${f.target} is not the Network service's on ${f.node}`;
+      if (!m.vanish(f.target)) return `${f.node} has no link ${f.target}`;
+      h.fault(label, f);
+      return { check: () => (m.links.has(f.target!) ? undefined : `${f.target} was not put back on ${f.node}`) };
+    }
+    case 'crash-mid-action': {
+      let crashed = '';
       m.crashIn = {
-        remaining: f.count,
+        ...(f.target ? { kind: f.target } : {}),
         // Not from inside the node's own call stack: at the same instant, as the next event.
-        fire: () =>
+        fire: (what) => {
+          crashed = what;
           h.sched.after(0, () => {
             if (!slot.sim.up) return;
-            h.fault(`crash ${node} in the middle of a network action`);
-            h.crash(node);
+            h.fault(`crash ${f.node} in the middle of ${what}`);
+            h.crash(f.node);
             h.sched.after(f.restartAfterMs, () => {
-              if (!slot.sim.up) h.restart(node);
+              if (!slot.sim.up) h.restart(f.node);
             });
-          }),
+          });
+        },
       };
-      return { check: () => (m.crashes > before ? undefined : 'the node ran no network action to crash in') };
+      h.fault(label, f);
+      return { check: () => (crashed ? undefined : `no ${f.target ?? 'network'} action ran on ${f.node} to crash in`) };
     }
+    default:
+      return `unknown network driver fault "${f.fault}" (fail, vanish, crash-mid-action)`;
   }
+}
+
+/** A machine's own invariants: every link is either the service's (recorded) or was there before it (never leaked). */
+export function networkInvariants(m: SimNetMachine): string[] {
+  const leaked = [...m.links.keys()].filter((n) => !m.record.has(n) && n !== 'lo' && n !== 'ul0');
+  return leaked.length ? [`links no record owns: ${leaked.join(', ')}`] : [];
 }
 
 /**
