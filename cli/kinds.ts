@@ -19,7 +19,7 @@ export interface Kind {
 
 export const KINDS: readonly Kind[] = [
   { plural: 'nodes', aliases: ['node', 'no'], type: 'node' },
-  { plural: 'networks', aliases: ['network', 'net'], type: 'network', subtypes: ['vlan-bridge', 'trunk'] },
+  { plural: 'networks', aliases: ['network', 'net'], type: 'network', subtypes: ['vlan-bridge', 'trunk', 'vpp-vlan', 'lease'] },
   { plural: 'devices', aliases: ['device', 'dev', 'storage/device'], type: 'storage', subtype: 'device' },
   { plural: 'pools', aliases: ['pool', 'storage/pool'], type: 'storage', subtype: 'pool' },
   { plural: 'shares', aliases: ['share', 'storage/share'], type: 'storage', subtype: 'share' },

@@ -4,7 +4,7 @@
 //
 //   { type, subtype?, id, spec, revision, createdRevision }
 //
-//   type/subtype  system | node | storage/{device,pool,share} | network/{vlan-bridge,trunk}
+//   type/subtype  system | node | storage/{device,pool,share} | network/{vlan-bridge,trunk,vpp-vlan,lease}
 //                 | service/{hypervisor,storage,network,monitor,cdb,appswitch}
 //   id            unique within the type (the object key is "type/id")
 //   spec          the persistent definition, typed per type/subtype (strict: unknown fields are errors)
@@ -32,7 +32,7 @@ export const SUBTYPES = {
   system: [],
   node: [],
   storage: ['device', 'pool', 'share'],
-  network: ['vlan-bridge', 'trunk'],
+  network: ['vlan-bridge', 'trunk', 'vpp-vlan', 'lease'],
   service: ['hypervisor', 'storage', 'network', 'monitor', 'cdb', 'appswitch'],
 } as const satisfies Record<ObjectType, readonly string[]>;
 
@@ -212,10 +212,32 @@ export const systemSpec = z
     }
   });
 
+/** An IPv4 address in dotted-quad form. */
+export function isIPv4(s: string): boolean {
+  const p = s.split('.');
+  return p.length === 4 && p.every((x) => /^(0|[1-9][0-9]{0,2})$/.test(x) && Number(x) <= 255);
+}
+const ipv4 = address.refine(isIPv4, 'must be an IPv4 address (a.b.c.d)');
+/** An IPv4 prefix: a.b.c.d/len with len 8-30 and no host bits set. */
+const ipv4Cidr = z
+  .string()
+  .regex(/^[0-9.]{7,15}\/[0-9]{1,2}$/, 'must be an IPv4 prefix a.b.c.d/len')
+  .refine((s) => {
+    const [a, l] = s.split('/') as [string, string];
+    const len = Number(l);
+    if (!isIPv4(a) || len < 8 || len > 30) return false;
+    const n = a.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+    return n % 2 ** (32 - len) === 0;
+  }, 'must be an IPv4 prefix a.b.c.d/len (len 8-30, no host bits set)');
+/** A named network namespace (/run/netns/NAME). */
+const netnsName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a network namespace name (1-63 of A-Z a-z 0-9 . _ -)');
+
 export const nodeSpec = z.strictObject({
   name,
   address,
   roles: unique(z.enum(NODE_ROLES), 'roles').min(1),
+  /** the node's data-plane (underlay) address: where its VXLAN segments end (absent: none) */
+  dataAddress: ipv4.optional(),
 });
 
 export const deviceSpec = z.strictObject({
@@ -275,6 +297,35 @@ export const vlanBridgeSpec = z.strictObject({
   /** the nodes the network is present on */
   nodes: unique(idSchema, 'nodes').min(1),
   mtu: z.number().int().min(576).max(9216).optional(),
+  /**
+   * the address pool of workloads attached to it (leases); default 172.(16+vlan/256).(vlan%256).0/24,
+   * inside 172.16.0.0/12
+   */
+  subnet: ipv4Cidr.optional(),
+});
+
+/** A VLAN sub-interface of a DPDK interface in VPP (realised through VPP where it is installed). */
+export const vppVlanSpec = z.strictObject({
+  vlan: vlanId,
+  /** the VPP interface carrying the VLAN, e.g. GigabitEthernet0/8/0 */
+  interface: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9/._:-]{0,63}$/, 'must be a VPP interface name'),
+  nodes: unique(idSchema, 'nodes').min(1),
+  mtu: z.number().int().min(576).max(9216).optional(),
+});
+
+/**
+ * A workload's address on a network: written by the Network service of `node` when it attaches the
+ * workload (create-only, so an address is leased once cluster-wide), deleted when it detaches.
+ */
+export const leaseSpec = z.strictObject({
+  /** the network/vlan-bridge id */
+  network: idSchema,
+  node: idSchema,
+  /** the workload's network namespace */
+  netns: netnsName,
+  address: ipv4,
+  /** the interface's name inside the workload's namespace (default eth0) */
+  ifname: ifname.optional(),
 });
 
 export const trunkSpec = z.strictObject({
@@ -324,6 +375,8 @@ export const poolObject = def('storage', 'pool', poolSpec);
 export const shareObject = def('storage', 'share', shareSpec);
 export const vlanBridgeObject = def('network', 'vlan-bridge', vlanBridgeSpec);
 export const trunkObject = def('network', 'trunk', trunkSpec);
+export const vppVlanObject = def('network', 'vpp-vlan', vppVlanSpec);
+export const leaseObject = def('network', 'lease', leaseSpec);
 export const hypervisorServiceObject = def('service', 'hypervisor', serviceSpecs.hypervisor);
 export const storageServiceObject = def('service', 'storage', serviceSpecs.storage);
 export const networkServiceObject = def('service', 'network', serviceSpecs.network);
@@ -340,6 +393,8 @@ export const OBJECT_SCHEMAS = {
   'storage/share': shareObject,
   'network/vlan-bridge': vlanBridgeObject,
   'network/trunk': trunkObject,
+  'network/vpp-vlan': vppVlanObject,
+  'network/lease': leaseObject,
   'service/hypervisor': hypervisorServiceObject,
   'service/storage': storageServiceObject,
   'service/network': networkServiceObject,
@@ -360,6 +415,8 @@ export type ObjectDef =
   | z.output<typeof shareObject>
   | z.output<typeof vlanBridgeObject>
   | z.output<typeof trunkObject>
+  | z.output<typeof vppVlanObject>
+  | z.output<typeof leaseObject>
   | z.output<typeof hypervisorServiceObject>
   | z.output<typeof storageServiceObject>
   | z.output<typeof networkServiceObject>
@@ -381,6 +438,8 @@ export type PoolSpec = z.output<typeof poolSpec>;
 export type ShareSpec = z.output<typeof shareSpec>;
 export type VlanBridgeSpec = z.output<typeof vlanBridgeSpec>;
 export type TrunkSpec = z.output<typeof trunkSpec>;
+export type VppVlanSpec = z.output<typeof vppVlanSpec>;
+export type LeaseSpec = z.output<typeof leaseSpec>;
 export type ServiceSpec = z.output<(typeof serviceSpecs)[ServiceSubtype]>;
 
 // ---------------------------------------------------------------------------------------------

@@ -22,7 +22,10 @@
 //                               (storage findings carry the reporting node's reason: which device, why)
 //   pool-degraded     warning   pool state degraded;  pool-down critical: state down/failed/faulted
 //   device-failed     warning   device state down/failed/faulted
-//   network-down      warning   vlan-bridge / trunk state down/failed (degraded: network-degraded warning)
+//   network-down      warning   a network (vlan-bridge, trunk, vpp-vlan) is down/failed on a node that reports it
+//   network-degraded  warning   it is degraded on a node, or one of its nodes is down
+//   network-unsupported warning a node cannot realise it (state unsupported: the node's reason)
+//                               (each node's own contribution counts, not only the freshest meta)
 //   system-down       warning   a system that should run (autostart ≠ false, placed on a node) is not
 //                               loaded/running, or its node is down; critical if its state is failed/crashed
 //   dangling-ref      warning   a spec references an object that does not exist
@@ -66,6 +69,7 @@ export type FindingCode =
   | 'device-failed'
   | 'network-down'
   | 'network-degraded'
+  | 'network-unsupported'
   | 'system-down'
   | 'dangling-ref';
 
@@ -152,6 +156,24 @@ export function mergeHealthConfig(partial?: { thresholds?: Partial<HealthConfig[
     weights: { ...DEFAULT_HEALTH_CONFIG.weights, ...(partial?.weights ?? {}) },
     links: { ...DEFAULT_HEALTH_CONFIG.links, ...(partial?.links ?? {}) },
   };
+}
+
+/**
+ * The worst of what the nodes of a network say about it (each node reports its own state), and
+ * whether a node of it is down: failed/down on a node → network-down; unsupported → network-
+ * unsupported; degraded on a node, or a member node down → network-degraded.
+ */
+export function networkFinding(subtype: string, id: string, v: ObjectView | undefined, downNodes: readonly string[]): { code: FindingCode; reason: string } | undefined {
+  const said = (v?.nodes ?? []).filter((c) => !c.stale && c.meta !== undefined);
+  const why = (c: (typeof said)[number]): string => `${c.node}${c.meta!.reason ? `: ${c.meta!.reason}` : ''}`;
+  const failed = said.filter((c) => DOWN.has(c.meta!.state));
+  if (failed.length) return { code: 'network-down', reason: `${subtype} ${id} is ${failed[0]!.meta!.state} on ${failed.map(why).join('; ')}` };
+  const unsupported = said.filter((c) => c.meta!.state === 'unsupported');
+  if (unsupported.length) return { code: 'network-unsupported', reason: `${subtype} ${id} is unsupported on ${unsupported.map(why).join('; ')}` };
+  const degraded = said.filter((c) => c.meta!.state === 'degraded');
+  if (downNodes.length) return { code: 'network-degraded', reason: `${subtype} ${id} is degraded: node${downNodes.length > 1 ? 's' : ''} ${downNodes.join(', ')} ${downNodes.length > 1 ? 'are' : 'is'} down` };
+  if (degraded.length) return { code: 'network-degraded', reason: `${subtype} ${id} is degraded on ${degraded.map(why).join('; ')}` };
+  return undefined;
 }
 
 /** ": <the reporting node's reason>" when its meta gives one. */
@@ -284,10 +306,14 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
       dangling(key, 'spec.pool', 'storage', o.spec.pool);
       if (fresh?.state === 'unsupported') add('storage-unsupported', 'warning', key, `share ${o.id} is unsupported${because(fresh)}`);
       else if (fresh && DOWN.has(fresh.state)) add('share-failed', 'warning', key, `share ${o.id} is ${fresh.state}${because(fresh)}`);
+    } else if (o.type === 'network' && o.subtype === 'lease') {
+      dangling(key, 'spec.network', 'network', o.spec.network);
+      dangling(key, 'spec.node', 'node', o.spec.node);
     } else if (o.type === 'network') {
-      for (const n of o.spec.nodes ?? []) dangling(key, 'spec.nodes', 'node', n);
-      if (fresh && DOWN.has(fresh.state)) add('network-down', 'warning', key, `${o.subtype} ${o.id} is ${fresh.state}`);
-      else if (fresh && fresh.state === 'degraded') add('network-degraded', 'warning', key, `${o.subtype} ${o.id} is degraded`);
+      const members = o.spec.nodes ?? [];
+      for (const n of members) dangling(key, 'spec.nodes', 'node', n);
+      const f = networkFinding(o.subtype, o.id, v, members.filter((n) => exists('node', n) && !nodeUp.get(n)));
+      if (f) add(f.code, 'warning', key, f.reason);
     } else if (o.type === 'system') {
       if (o.spec.node !== undefined) dangling(key, 'spec.node', 'node', o.spec.node);
       for (const n of o.spec.networks ?? []) dangling(key, 'spec.networks', 'network', n);

@@ -1,7 +1,8 @@
 // What a node answers on its control socket — and, unchanged, to the
 // simulator's clients: `cdb` (get, put, delete, ls, meta), `alerts`,
-// `monitor.publish`, `status`, `health` (the Monitor's last evaluation: score,
-// findings, nodes down and why), and the `watch` and `meta` streams. Answers come back
+// `monitor.publish`, `network` (attach, detach, status), `status`, `health` (the
+// Monitor's last evaluation: score, findings, nodes down and why), and the
+// `watch` and `meta` streams. Answers come back
 // through callbacks, not promises: the control socket wraps them in a promise,
 // the simulator sends them over its network in the same virtual instant.
 import type { ActorRef, ActorSystem } from '../../runtime/actor/index.ts';
@@ -9,7 +10,9 @@ import { receive } from '../../runtime/actor/index.ts';
 import type { Ref } from '../../runtime/actor/thread-runtime.ts';
 import type { ServiceKey } from '../../runtime/registry/registry.ts';
 import { CDB, request, watch, watchMeta, type ApiReply, type CdbMetaEvent, type CdbMsg, type CdbStatusReply, type CdbWatchEvent } from '../cdb/client.ts';
+import { z } from 'zod';
 import { MONITOR, type MonitorMsg, type MonitorStatus } from '../monitor/client.ts';
+import { NETWORK, attach, detach, networkStatus, type NetworkMsg } from '../network/client.ts';
 import type { NodeStatus } from './status.ts';
 import type { ListenerStats } from '../../runtime/net/listener-gate.ts';
 
@@ -33,6 +36,16 @@ export interface WatchSink {
 }
 
 const TIMEOUT_MS = 10_000;
+
+const nsName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a network namespace name');
+const netId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a network id');
+const ifName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,14}$/, 'must be an interface name');
+/** The Network service's requests on the control socket (the Hypervisor's, and tests'). */
+const networkParams = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('attach'), network: netId, netns: nsName, ifname: ifName.optional(), address: z.string().max(15).optional(), timeoutMs: z.number().int().min(100).max(120_000).optional() }),
+  z.strictObject({ op: z.literal('detach'), network: netId, netns: nsName, ifname: ifName.optional(), timeoutMs: z.number().int().min(100).max(120_000).optional() }),
+  z.strictObject({ op: z.literal('status') }),
+]);
 
 export class NodeApi {
   readonly #d: NodeApiDeps;
@@ -76,6 +89,24 @@ export class NodeApi {
         return this.#ask<MonitorMsg, MonitorStatus>(MONITOR, (replyTo) => ({ type: 'status', replyTo }), TIMEOUT_MS, (r, e) =>
           reply(r ? { ok: true, ...r } : { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' }),
         );
+      case 'network': {
+        const p = networkParams.safeParse(params);
+        if (!p.success) return reply({ ok: false, code: 'invalid', message: `network: ${p.error.issues[0]!.path.join('.') || 'params'} ${p.error.issues[0]!.message}` });
+        const q = p.data;
+        const wait = q.op === 'status' ? TIMEOUT_MS : (q.timeoutMs ?? 15_000) + 2000;
+        const opts = { ...(q.op !== 'status' && q.ifname ? { ifname: q.ifname } : {}), ...(q.op !== 'status' && q.timeoutMs ? { timeoutMs: q.timeoutMs } : {}) };
+        return this.#ask<NetworkMsg, unknown>(
+          NETWORK,
+          (replyTo) =>
+            q.op === 'attach'
+              ? attach(q.network, q.netns, replyTo, { ...opts, ...(q.address ? { address: q.address } : {}) })
+              : q.op === 'detach'
+                ? detach(q.network, q.netns, replyTo, opts)
+                : networkStatus(replyTo),
+          wait,
+          (r, e) => reply(r === undefined ? { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' } : q.op === 'status' ? { ok: true, ...(r as object) } : r),
+        );
+      }
       default:
         return reply({ ok: false, code: 'invalid', message: `unknown method ${method}` });
     }

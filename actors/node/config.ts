@@ -35,6 +35,21 @@ export const nodeConfigSchema = z.strictObject({
     .prefault({}),
   monitor: z.strictObject({ intervalMs: z.number().int().min(50).max(60_000).default(500) }).prefault({}),
   meta: z.strictObject({ publishMs: z.number().int().min(20).max(60_000).default(250), staleAfterMs: z.number().int().min(100).default(3000) }).prefault({}),
+  /**
+   * The node's data plane (the Network service): the namespace its bridges and segments live in
+   * (absent: the host's), the prefix of the link names it generates, the underlay VXLAN segments
+   * start from (a link and its IPv4 address: the node object's dataAddress), the uplink 802.1Q
+   * sub-interfaces hang off. `acp up` as root fills it in; without it networks spanning nodes are
+   * unsupported on this node.
+   */
+  network: z
+    .strictObject({
+      netns: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/).optional(),
+      prefix: z.string().regex(/^[a-z][a-z0-9]{0,5}$/, 'must be 1-6 lowercase letters or digits, starting with a letter').default('acp'),
+      underlay: z.strictObject({ dev: z.string().min(1).max(15), address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address') }).optional(),
+      uplink: z.string().min(1).max(15).optional(),
+    })
+    .prefault({}),
 });
 
 export type NodeConfig = z.output<typeof nodeConfigSchema>;

@@ -13,6 +13,7 @@ import { LinkTracker, PeerPort, type PeerFrame, type PeerLinkStats } from '../..
 import type { HostMetrics, NodePorts } from '../../runtime/ports/ports.ts';
 import { SqliteDurableLog } from '../../runtime/raft/sqlite-storage.ts';
 import type { RegistryMsg } from '../../runtime/registry/registry.ts';
+import { LinuxNetDriver } from '../network/linux.ts';
 import { LinuxStorageDriver } from '../storage/linux.ts';
 import type { NodeConfig } from './config.ts';
 import { nodeTree, type NodeSpec } from './tree.ts';
@@ -151,14 +152,24 @@ export function nodeSpecOf(cfg: NodeConfig): NodeSpec {
     meta: cfg.meta,
     monitor: cfg.monitor,
     agent: { reportMs: 1000 },
+    ...(cfg.network.underlay ? { dataAddress: cfg.network.underlay.address } : {}),
   };
 }
 
 /** The Linux drivers of the node's reconciling services. */
 export function linuxDrivers(cfg: NodeConfig) {
+  const n = cfg.network;
   return {
     storage: new LinuxStorageDriver({ dataDir: cfg.dataDir }),
     hypervisor: new LinuxHypervisor({ node: cfg.name, dataDir: cfg.dataDir }),
+    network: new LinuxNetDriver({
+      node: cfg.name,
+      dataDir: cfg.dataDir,
+      prefix: n.prefix,
+      ...(n.netns !== undefined ? { netns: n.netns } : {}),
+      ...(n.underlay !== undefined ? { underlay: n.underlay } : {}),
+      ...(n.uplink !== undefined ? { uplink: n.uplink } : {}),
+    }),
   };
 }
 

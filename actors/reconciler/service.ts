@@ -21,7 +21,7 @@
 // happen only inside message handling.
 import { receive, setup, type ActorContext, type ActorRef, type Behavior, type ReplyTo } from '../../runtime/actor/index.ts';
 import { listed, subscribeMsg, type Listing, type RegistryMsg } from '../../runtime/registry/registry.ts';
-import { CDB, report, watch, type CdbMsg, type CdbObject, type CdbWatchEvent, type ObjectKey, type ObjectType, type Stats } from '../cdb/client.ts';
+import { CDB, report, request, watch, type ApiReply, type CdbMsg, type CdbObject, type CdbWatchEvent, type ObjectKey, type ObjectType, type Stats } from '../cdb/client.ts';
 import { DriverError, type Action, type Capabilities, type Condition, type Desired, type Driver, type Reconcile } from './contract.ts';
 
 export interface ReconcilingServiceArgs<O, A extends Action, X extends { type: string }> {
@@ -78,7 +78,8 @@ type Internal<O, A extends Action> =
   | { type: 'rc-pass' }
   | { type: 'rc-resync' }
   | { type: 'rc-sample' }
-  | { type: 'rc-rewatch' };
+  | { type: 'rc-rewatch' }
+  | { type: 'rc-barrier'; gen: number; ok: boolean };
 
 /** The shell's public messages. */
 export type ReconcilerMsg<X = never> = X | { type: 'reconcile' } | { type: 'reconciler-status'; replyTo: ReplyTo<ReconcilerStatus> };
@@ -136,6 +137,19 @@ export function reconcilingService<O, A extends Action, X extends { type: string
       kick: () => self.tell({ type: 'rc-pass' }),
     };
 
+    /**
+     * The watches list this node's copy of the CDB, which may be behind (a node that just
+     * restarted is still catching up): a pass on it would remove what a newer object still wants.
+     * So first a linearizable read through the local CDB — answered only once this replica has
+     * applied everything committed before it — then the watches.
+     */
+    let barrierGen = 0;
+    const barrier = (c: ActorContext<ReconcilerMsg<X>>): void => {
+      if (!cdb) return;
+      const gen = ++barrierGen;
+      c.ask<CdbMsg, ApiReply>(cdb, (replyTo) => request({ op: 'get', type: a.types[0]!, id: 'barrier' }, replyTo), 6000, (r) => ({ type: 'rc-barrier', gen, ok: r.ok && r.value.ok }) as never);
+    };
+
     const startWatches = (): void => {
       if (!cdb) return;
       for (const type of a.types) cdb.tell({ type: 'unwatch', id: `${a.service}-${type}-${watchGen}` });
@@ -176,7 +190,8 @@ export function reconcilingService<O, A extends Action, X extends { type: string
         again = true;
         return;
       }
-      if (!cdb || caps === undefined || listing > 0) return;
+      // Nothing before the first listing is complete (watchGen 0: the read barrier has not answered yet).
+      if (!cdb || caps === undefined || listing > 0 || watchGen === 0) return;
       again = false;
       running = 'observing';
       passes++;
@@ -211,7 +226,7 @@ export function reconcilingService<O, A extends Action, X extends { type: string
           const ref = listed(CDB, msg as Listing);
           if (ref && ref.path !== cdb?.path) {
             cdb = ref;
-            startWatches();
+            barrier(c);
           } else if (!ref) cdb = undefined;
           return;
         }
@@ -237,8 +252,15 @@ export function reconcilingService<O, A extends Action, X extends { type: string
           return;
         }
         case 'rc-rewatch':
-          startWatches();
+          barrier(c);
           return;
+        case 'rc-barrier': {
+          const b = msg as Extract<Internal<O, A>, { type: 'rc-barrier' }>;
+          if (b.gen !== barrierGen) return;
+          if (b.ok) startWatches();
+          else c.timers.startSingle('rewatch', { type: 'rc-rewatch' } as never, retryMs);
+          return;
+        }
         case 'rc-caps': {
           const r = (msg as Extract<Internal<O, A>, { type: 'rc-caps' }>).r;
           caps = r.ok ? r.value : { probe: { ok: false, reason: `capability probe failed: ${reasonOf(r.error)}` } };

@@ -6,23 +6,27 @@
 // node entry with this node's config, started when `acp up` recorded. A pid
 // that fails the check is never signalled; the command says why and exits 1.
 import type { Command } from 'commander';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from '../errors.ts';
 import { checkClusterDir, clusterDir, loadRunFile, readClusterFile } from '../cluster-dir.ts';
 import { dirOption, intOption } from '../options.ts';
 import { emit, formatOf, outputOptions, type OutputOptions } from '../output.ts';
 import { verifyNode, type Expected } from '../proc.ts';
+import { purgeDataPlane } from '../dataplane.ts';
 
 interface Result {
   stopped: string[];
   killed: string[];
   refused: { node: string; pid: number; why: string }[];
+  /** With --purge: what was removed of the cluster's resources on this machine. */
+  purged?: string[];
 }
 
 export function register(cmd: Command): void {
   dirOption(cmd);
   cmd.option('--timeout <ms>', 'how long to wait for a clean stop before SIGKILL', '10000');
+  cmd.option('--purge', "also remove what the cluster created on this machine: its network namespaces (bridges, VXLAN segments, workloads' veths) and the nodes' ownership records; its data stays");
   outputOptions(cmd)
     .addHelpText(
       'after',
@@ -31,19 +35,26 @@ Each pid in DIR/run.json is signalled only if it is still that node: a process
 of yours running "acp node start --config <the node's config>", started at the
 time acp up recorded. Any other pid is left alone and named, with the reason.
 
+Without --purge, what the nodes created on the machine stays: workloads keep
+their networks. With --purge (after the nodes stopped) it is removed.
+
 Examples:
   $ acp down
+  $ acp down --purge
   $ acp down --dir /tmp/c1 --timeout 30000`,
     )
-    .action(async (o: { dir: string; timeout: string } & OutputOptions) => {
+    .action(async (o: { dir: string; timeout: string; purge?: boolean } & OutputOptions) => {
       const format = formatOf(o);
       const timeoutMs = intOption('--timeout', o.timeout, 100, 600_000);
       const dir = clusterDir(o.dir);
       const r = await down(dir, timeoutMs);
+      // Only once every node stopped: a running node would re-create what is removed.
+      if (o.purge && r.refused.length === 0) r.purged = await purgeDataPlane(dir, checkClusterDir(dir) && existsSync(join(dir, 'cluster.json')) ? readClusterFile(dir) : undefined);
       await emit(format, r, () => {
         const n = r.stopped.length;
-        if (n > 0) return `stopped ${n} node${n === 1 ? '' : 's'}${r.killed.length ? ` (${r.killed.join(', ')} killed after ${timeoutMs} ms)` : ''}`;
-        return r.refused.length === 0 ? `no cluster running in ${dir}` : '';
+        const purged = r.purged === undefined ? '' : `\npurged ${r.purged.length === 0 ? 'nothing (nothing left on this machine)' : r.purged.join(', ')}`;
+        if (n > 0) return `stopped ${n} node${n === 1 ? '' : 's'}${r.killed.length ? ` (${r.killed.join(', ')} killed after ${timeoutMs} ms)` : ''}${purged}`;
+        return (r.refused.length === 0 ? `no cluster running in ${dir}` : '') + purged;
       });
       if (r.refused.length > 0) {
         throw new CliError(r.refused.map((x) => `did not signal pid ${x.pid} listed for node ${x.node} in run.json: ${x.why}`).join('; '));

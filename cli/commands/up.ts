@@ -15,6 +15,7 @@ import { clusterStatus, renderStatus, type ClusterStatus } from '../status-view.
 import { dirOption, intOption } from '../options.ts';
 import { emit, formatOf, outputOptions, type Format, type OutputOptions } from '../output.ts';
 import { processStartTime, verifyNode } from '../proc.ts';
+import { isRoot, setUpDataPlane, type DataPlane } from '../dataplane.ts';
 
 export function register(cmd: Command): void {
   cmd.option('--nodes <n>', 'number of nodes (1-9)', '3');
@@ -30,6 +31,13 @@ export function register(cmd: Command): void {
 The directory must be yours and not writable by other users (chmod 700); a new
 one is created mode 0700. Started again on the same directory, the cluster
 keeps its data.
+
+Run as root, each node gets a network namespace of its own as its machine's
+data plane (acp-ID-NODE, joined by an underlay bridge in acp-ID-ul, addresses
+10.77.0.N inside them only, no route out): networks then span nodes for real
+(VXLAN between the namespaces). Control traffic stays on loopback. Without
+root, networks are unsupported on every node. acp down leaves the namespaces
+(and the workloads' networks) as they are; acp down --purge removes them.
 
 Examples:
   $ acp up                          # 3 nodes in ./.acp, in the foreground; Ctrl-C stops them
@@ -87,6 +95,7 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
   for (const node of cluster.nodes) {
     if (!(await portFree(node.host, node.port))) throw new CliError(`node ${node.name} cannot start: port ${node.host}:${node.port} is taken`);
   }
+  const dataPlane: DataPlane | undefined = isRoot() ? await setUpDataPlane(dir, cluster) : undefined;
 
   const children = new Map<string, ChildProcess>();
   const exits = new Map<string, string>();
@@ -122,6 +131,11 @@ export async function up(dir: string, n: number, o: UpOptions): Promise<void> {
   // Notes go to stderr when stdout carries JSON or YAML.
   const note = (s: string): boolean => (o.format === 'json' || o.format === 'yaml' ? process.stderr : process.stdout).write(s);
   if (o.loopDevices) note(`\n${await putLoopDevices(dir, cluster, o.loopDevices)}\n`);
+  note(
+    dataPlane
+      ? `\ndata plane: namespaces ${Object.values(dataPlane.nodes).map((n) => n.netns).join(', ')} on underlay ${dataPlane.namespaces[0]} (10.77.0.0/24)\n`
+      : '\ndata plane: none (not root): networks are unsupported on every node\n',
+  );
 
   if (o.detach) {
     for (const c of children.values()) c.unref();

@@ -23,6 +23,8 @@ export interface ClusterControl {
   crash(id: string): void;
   restart(id: string): void;
   admin(id: string, req: AdminRequest, timeoutMs?: number): Promise<AdminResponse>;
+  /** The service steps (apply an object, attach a workload): a reason when it cannot be applied, else its effect check. */
+  serviceStep?(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' }>): string | { check?: () => string | undefined };
   /** Apply a driver fault; a string is why it cannot be applied, else its effect check. */
   driverFault?(f: Extract<Fault, { kind: 'driver' }>, label: string): string | { check: () => string | undefined };
   /** Undo the driver faults for the heal-and-converge phase (vanished devices replaced, failures cleared). */
@@ -156,6 +158,12 @@ export class FaultInjector {
       return () => (st[field] > before ? undefined : `no message was ${what} afterwards`);
     };
     switch (f.kind) {
+      case 'apply':
+      case 'attach': {
+        if (!this.#cluster.serviceStep) return 'this cluster runs no node services';
+        const r = this.#cluster.serviceStep(f.node, f);
+        return typeof r === 'string' ? r : rec(r.check);
+      }
       case 'crash': {
         const n = this.#slot(f.node);
         if (!n.sim.up) return `${f.node} is already down`;

@@ -42,6 +42,11 @@ const faultSchemas = [
   z.object({ kind: z.literal('add-learner'), node: nodeId }),
   z.object({ kind: z.literal('remove'), node: nodeRef }),
   z.object({ kind: z.literal('transfer-leader'), to: nodeRef.optional() }),
+  // ---- the node services (objects they realise, workloads, their drivers' faults)
+  /** Put a CDB object through `node` (retried on not-leader); `createOnly`: expectRevision 0, so a race has one winner. */
+  z.object({ kind: z.literal('apply'), node: nodeRef, object: z.record(z.string(), z.unknown()), createOnly: z.boolean().default(false) }),
+  /** Attach a workload (a namespace on that machine) to a network through `node`'s Network service; it must succeed. */
+  z.object({ kind: z.literal('attach'), node: nodeRef, network: z.string().min(1), netns: z.string().min(1) }),
   /**
    * A fault of a node service's driver (its simulated machine): `fault` names it, e.g. for
    * storage: `vanish` (device `target` disappears), `fail` (the next `times` actions of kind

@@ -9,6 +9,8 @@ export const EXAMPLES: Record<string, ObjectDef> = {
   'storage/share': { type: 'storage', subtype: 'share', id: 'vmstore', spec: { pool: 'p1', protocol: 'nfs', path: '/p1/vmstore' } },
   'network/vlan-bridge': { type: 'network', subtype: 'vlan-bridge', id: 'v100', spec: { vlan: 100, bridge: 'br100', nodes: ['n1', 'n2'] } },
   'network/trunk': { type: 'network', subtype: 'trunk', id: 'trunk0', spec: { interfaces: ['eth0', 'eth1'], vlans: [100, 200] } },
+  'network/vpp-vlan': { type: 'network', subtype: 'vpp-vlan', id: 'vpp100', spec: { vlan: 100, interface: 'GigabitEthernet0/8/0', nodes: ['n1'] } },
+  'network/lease': { type: 'network', subtype: 'lease', id: 'v100.172-16-100-2', spec: { network: 'v100', node: 'n1', netns: 'vm-web1', address: '172.16.100.2' } },
   'service/hypervisor': { type: 'service', subtype: 'hypervisor', id: 'hv-n1', spec: { node: 'n1', maxSystems: 50 } },
   'service/storage': { type: 'service', subtype: 'storage', id: 'st-n1', spec: { node: 'n1', pools: ['p1'] } },
   'service/network': { type: 'service', subtype: 'network', id: 'net-n1', spec: { node: 'n1' } },

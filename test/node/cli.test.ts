@@ -11,6 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, readRunFile, readClusterFile } from '../../cli/cluster-dir.ts';
+import { purgeDataPlane } from '../../cli/dataplane.ts';
 import { acquireSlotFor, runCli, waitFor } from '../support/cluster.ts';
 
 const oneLine = (s: string) => s.trim().split('\n').length === 1 && !/\n\s+at /.test(s) && !s.includes('Error:');
@@ -25,6 +26,8 @@ test('acp up/status/cdb/down as child processes, with clear errors', async (t) =
     // Whatever happened: stop what `acp up --detach` left running, then remove the dir.
     const run = readRunFile(dir);
     for (const pid of Object.values(run?.pids ?? {})) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    // Run as root, `acp up` gave the nodes network namespaces: remove them too.
+    if (existsSync(dir)) await purgeDataPlane(dir, undefined).catch(() => {});
     rmSync(parent, { recursive: true, force: true });
     release();
   });

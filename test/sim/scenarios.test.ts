@@ -13,6 +13,7 @@ const cases: [string, number[], number | undefined][] = [
   ['membership-under-faults', [1, 3], undefined],
   ['nemesis-soak', [1, 2], 8000],
   ['storage-faults', [1, 2], undefined],
+  ['network-faults', [1, 2], undefined],
 ];
 
 for (const [name, seeds, durationMs] of cases) {

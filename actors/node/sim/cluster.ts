@@ -26,6 +26,8 @@ import { SimDurableLog } from '../../../runtime/sim/sim-durable-log.ts';
 import type { Trace } from '../../../runtime/sim/trace.ts';
 import { SimStorageDriver, SimStorageMachine } from '../../storage/sim.ts';
 import { NodeApi } from '../api.ts';
+import { SimNetDriver, SimNetMachine } from '../../network/sim.ts';
+import { networkDriverFault, networkInvariants, serviceStep } from './services.ts';
 import { nodeTree, type NodeSpec } from '../tree.ts';
 
 export const GROUPS = ['cdb', 'monitor'] as const;
@@ -58,6 +60,8 @@ export interface NodeSlot {
   onCrash: Set<(r: AdminResponse) => void>;
   /** The machine's storage (devices, mounts, servers and the Storage service's ownership record): survives the node's crashes. */
   storage: SimStorageMachine;
+  /** The machine's networking (its links and the Network service's ownership record): survives the node's crashes. */
+  net: SimNetMachine;
 }
 
 export interface ClusterDeps {
@@ -86,6 +90,8 @@ export class SimCluster {
   snapshotInstallCrashes = 0;
   snapshotsTaken = 0;
   snapshotsRestored = 0;
+  /** Problems the node-service steps found after they were applied (run failures). */
+  readonly problems: string[] = [];
 
   constructor(d: ClusterDeps) {
     this.#d = d;
@@ -99,7 +105,7 @@ export class SimCluster {
       const sim = new SimNode(id, d.sched, d.buggify, d.rng.fork());
       if (s.cluster.maxClockSkewMs > 0) sim.jumpClock((d.rng.next() * 2 - 1) * s.cluster.maxClockSkewMs);
       const disk = new SimDisk(sim, d.sched, d.rng.fork());
-      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, links: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set(), storage: new SimStorageMachine() };
+      const slot: NodeSlot = { id, index: i, sim, disk, system: undefined, peers: undefined, links: undefined, api: undefined, views: {}, view: undefined, crashOnSnapshotInstall: undefined, crashes: 0, boots: 0, onCrash: new Set(), storage: new SimStorageMachine(), net: new SimNetMachine({ foreign: ['lo', 'ul0'] }) };
       this.nodes.set(id, slot);
       d.net.register(id, (from, msg) => this.#onWire(slot, from, msg as Wire), sim);
     }
@@ -165,6 +171,14 @@ export class SimCluster {
     };
   }
 
+  get sched(): Scheduler {
+    return this.#d.sched;
+  }
+
+  serviceStep(node: string, f: Extract<Fault, { kind: 'apply' | 'attach' }>): string | { check?: () => string | undefined } {
+    return serviceStep(this, node, f);
+  }
+
   fault(what: string, data?: unknown): void {
     this.#d.trace.sim('fault', 'sim', '/sim/faults', { reason: what, ...(data === undefined ? {} : { data }) });
   }
@@ -188,7 +202,12 @@ export class SimCluster {
       meta: { publishMs: 250, staleAfterMs: 3000 },
       monitor: { intervalMs: 500 },
       agent: { reportMs: 1000 },
+      dataAddress: this.#underlay(slot).address,
     };
+  }
+
+  #underlay(slot: NodeSlot): { dev: string; address: string } {
+    return { dev: 'ul0', address: `10.77.0.${slot.index}` };
   }
 
   #start(slot: NodeSlot): void {
@@ -248,7 +267,8 @@ export class SimCluster {
     const reg = system.spawn(registry(services), 'registry');
     const env = slot.sim.env;
     const storage = new SimStorageDriver({ machine: slot.storage, actionMs: 5, sleep: (ms) => new Promise((r) => env.setTimer(ms, r)) });
-    system.spawn(nodeTree(this.#spec(slot), ports, reg, { storage }), 'node', { restart: 'permanent' });
+    const network = new SimNetDriver({ machine: slot.net, underlay: this.#underlay(slot), actionMs: 5, sleep: (ms) => new Promise((r) => env.setTimer(ms, r)), now: () => env.now() });
+    system.spawn(nodeTree(this.#spec(slot), ports, reg, { storage, network }), 'node', { restart: 'permanent' });
     slot.api = new NodeApi({ node: id, system, services, startedAt: slot.sim.env.now(), address: { host: `10.0.0.${slot.index}`, port: 7400 }, pid: slot.index });
   }
 
@@ -279,7 +299,8 @@ export class SimCluster {
 
   driverFault(f: Extract<Fault, { kind: 'driver' }>, label: string): string | { check: () => string | undefined } {
     const slot = this.nodes.get(f.node)!;
-    if (f.service !== 'storage') return `no simulated ${f.service} driver faults (storage has: vanish, fail, crash-mid-action)`;
+    if (f.service === 'network') return networkDriverFault(this, f, label);
+    if (f.service !== 'storage') return `no simulated ${f.service} driver faults (storage and network have: vanish, fail, crash-mid-action)`;
     const m = slot.storage;
     switch (f.fault) {
       case 'vanish': {
@@ -343,13 +364,17 @@ export class SimCluster {
   }
 
   healDrivers(): void {
-    for (const n of this.nodes.values()) n.storage.heal();
+    for (const n of this.nodes.values()) {
+      n.storage.heal();
+      n.net.heal();
+    }
   }
 
   /** The simulated machines' own invariants (resources owned once, nothing leaked). */
   driverInvariants(): string[] {
     const out: string[] = [];
     for (const n of this.nodes.values()) for (const p of n.storage.check()) out.push(`${n.id} storage: ${p}`);
+    for (const n of this.nodes.values()) for (const p of networkInvariants(n.net)) out.push(`${n.id} network: ${p}`);
     return out;
   }
 

@@ -22,6 +22,8 @@ import { Trace } from '../../../runtime/sim/trace.ts';
 import { cdbModel } from '../../cdb/lincheck-model.ts';
 import { GROUPS, SimCluster, type Group } from './cluster.ts';
 import { MonitorInvariants } from './monitor-invariants.ts';
+import { servicesUnsettled } from './services.ts';
+import type { CdbObject } from '../../cdb/client.ts';
 import { Workload } from './workload.ts';
 
 /** Search steps per key partition before the linearizability check gives up ('unknown', not a failure). */
@@ -162,6 +164,8 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
       health = await healthSettles(s, sched, cluster, Math.max(deadline, sched.now + 5000), fail);
       if (s.objects.length) await objectsSettle(s, sched, cluster, sched.now + 10_000, fail);
       checkDrivers();
+      // The node services: every machine's resources exactly what the objects ask for.
+      if (failures.length === 0) await servicesSettle(s, sched, cluster, Math.max(deadline, sched.now + 5000), fail);
     }
     // ---- 3. linearizability
     if (failures.length === 0 && sched.failure === undefined) {
@@ -174,6 +178,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunRes
   if (sched.failure) fail(`simulator or node code threw: ${sched.failure.stack ?? sched.failure.message}`);
   const fx = faults.verify();
   for (const f of fx.failures) fail(f);
+  for (const p of cluster.problems) fail(p);
 
   const ops = workload.stats;
   let crashes = 0;
@@ -299,6 +304,30 @@ async function healthSettles(s: Scenario, sched: Scheduler, cluster: SimCluster,
     if (settled) return true;
     if (sched.now >= deadline) {
       fail(`liveness: health did not settle at 100 on every node within ${s.converge.timeoutMs}ms after the heal (${last || 'no answers'})`);
+      return false;
+    }
+    await sched.runUntil(sched.now + 200);
+  }
+}
+
+/** After the heal, every running machine's service resources must match the CDB's objects. */
+async function servicesSettle(s: Scenario, sched: Scheduler, cluster: SimCluster, deadline: number, fail: (m: string) => void): Promise<boolean> {
+  let last = 'no answer';
+  for (;;) {
+    let objects: CdbObject[] | undefined;
+    const n = cluster.up()[0];
+    n?.api?.call('cdb', { op: 'ls', consistency: 'stale' }, (r) => {
+      const a = r as { ok?: boolean; objects?: CdbObject[] };
+      if (a.ok) objects = a.objects;
+    });
+    await sched.runUntil(sched.now + 20);
+    if (objects) {
+      const why = await servicesUnsettled(cluster, objects);
+      if (why === undefined) return true;
+      last = why;
+    }
+    if (sched.now >= deadline) {
+      fail(`liveness: the node services did not settle within ${s.converge.timeoutMs}ms after the heal: ${last}`);
       return false;
     }
     await sched.runUntil(sched.now + 200);
