@@ -54,6 +54,8 @@ export function nodeTree(spec: NodeSpec, ports: NodePorts, registry: ActorRef<Re
   // The node object's meta carries what the machine can do, per service.
   const capabilities: Record<string, () => Promise<Capabilities>> = {};
   if (drivers.network) capabilities.network = () => drivers.network!.capabilities();
+  if (drivers.storage) capabilities.storage = () => drivers.storage!.capabilities();
+  if (drivers.hypervisor) capabilities.hypervisor = () => drivers.hypervisor!.capabilities();
   return supervisor({ kind: 'rest_for_one', intensity: 5, periodMs: 30_000 }, [
     {
       id: 'cdb',
