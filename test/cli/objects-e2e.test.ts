@@ -100,7 +100,7 @@ test.serial('a bad file: exit 2, the object and the field named, nothing written
   const refused = await acp('apply', '-f', bad);
   t.is(refused.code, 2, refused.stderr);
   t.true(oneLine(refused.stderr), refused.stderr);
-  t.is(refused.stderr, `acp: ${bad}, object 2: storage/pool "p1": spec.redundancy must be one of mirror, raidz1, none (nothing was applied)\n`);
+  t.is(refused.stderr, `acp: ${bad}, object 2: storage/pool "p1": spec.redundancy must be one of mirror, raid5, none, raidz1 (nothing was applied)\n`);
   t.is(refused.stdout, '');
   const notWritten = await acp('get', 'devices', 'd2');
   t.is(notWritten.code, 3, 'the valid object of the refused file was not written');

@@ -19,8 +19,10 @@ interface FakeCdb {
 }
 
 function fakeCdb(db: FakeCdb): Behavior<CdbMsg> {
-  return receive<CdbMsg>((_c, m) => {
-    if (m.type === 'watch') {
+  return receive<CdbMsg>((c, m) => {
+    // The shell's read barrier (a linearizable get before it lists) is answered at once.
+    if (m.type === 'request') c.reply(m.replyTo, { ok: true, revision: 1 });
+    else if (m.type === 'watch') {
       const type = (m.req as { type?: string }).type;
       m.sink.tell({ type: 'cdb-watch', id: m.id, revision: 1, changes: [], objects: db.objects.filter((o) => o.type === type) });
     } else if (m.type === 'report') db.reports.push({ key: m.key, meta: m.meta, stats: m.stats });
