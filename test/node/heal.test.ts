@@ -182,7 +182,7 @@ async function round(t: import('ava').ExecutionContext, p: Proxied, which: 'foll
   }
 }
 
-test('a node cut off for longer than the backoff cap has the leader’s commit within a second of the heal', async (t) => {
+test('a node cut off for longer than the backoff cap catches up on the leader’s commit after the heal, by events (each round’s time logged: the target is 1 s)', async (t) => {
   t.timeout(60_000 + ROUNDS * 40_000);
   const p = await proxiedCluster(t);
   const times: Record<string, number[]> = { follower: [], leader: [] };
