@@ -128,6 +128,8 @@ export function reconcile(node: string, desired: Desired, observed: HypervisorOb
   const status = new Map<ObjectKey, Condition>();
   const now = observed.now;
   const mine = new Set<string>();
+  /** The soonest back-off end: the shell looks again then. */
+  let wakeAt = Infinity;
 
   const ids = [...desired.values()].filter((o): o is CdbObject & { type: 'system' } => o.type === 'system').sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   for (const o of ids) {
@@ -214,6 +216,7 @@ export function reconcile(node: string, desired: Desired, observed: HypervisorOb
     }
     if (decision.at > now) {
       const e = last!;
+      wakeAt = Math.min(wakeAt, decision.at);
       set({
         state: 'pending',
         reason: `${describeExit(e)}; restarting in ${Math.ceil((decision.at - now) / 1000)} s (back-off ${decision.delayMs} ms after the ${ordinal(decision.failures)} consecutive failure)`,
@@ -233,5 +236,5 @@ export function reconcile(node: string, desired: Desired, observed: HypervisorOb
     actions.push({ kind: 'remove', key, id, graceMs: DEFAULT_GRACE_MS });
     if (desired.has(key)) status.set(key, { state: 'removing', reason: `placed on another node: stopping it here on ${node}` });
   }
-  return { actions, status };
+  return wakeAt === Infinity ? { actions, status } : { actions, status, wakeInMs: Math.max(1, wakeAt - now) };
 }

@@ -43,6 +43,11 @@ export interface Action {
 export interface Plan<A extends Action> {
   actions: A[];
   status: Map<ObjectKey, Condition>;
+  /**
+   * Look again after this many ms even if nothing changes: the world will need an action then
+   * (a restart whose back-off ends). Level-triggered resyncs would get there too, but late.
+   */
+  wakeInMs?: number;
 }
 
 /** What the node can do, probed once at start: capability name → available or why not. */

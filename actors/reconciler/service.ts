@@ -282,6 +282,8 @@ export function reconcilingService<O, A extends Action, X extends { type: string
           const queue = plan.actions.filter((x) => !failures.get(x.key)?.permanent);
           for (const key of [...failures.keys()]) if (!plan.actions.some((x) => x.key === key)) failures.delete(key);
           running = { queue, planned: queue.length };
+          // The reconciler knows when the world will want something (a back-off ending): look then.
+          if (plan.wakeInMs !== undefined && plan.wakeInMs < a.resyncMs) c.timers.startSingle('wake', { type: 'rc-pass' } as never, Math.max(1, Math.ceil(plan.wakeInMs)));
           settle(plan.status, Math.floor(c.now()), false);
           next(c);
           return;

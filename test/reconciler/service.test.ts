@@ -210,3 +210,25 @@ test('nothing happens before the CDB is found: the desired state must be complet
   t.deepEqual(driver.applied, []);
   t.true(driver.ifaces.has('br-x'));
 });
+
+test('a plan that says when to look again gets a pass then, without waiting for the resync', async (t) => {
+  const env = new ManualEnv();
+  const step = stepper(env);
+  const { system } = makeSystem(t, { env });
+  const db: FakeCdb = { objects: [bridge('a', ['n1'])], sinks: new Map(), reports: [] };
+  const reg = system.spawn(registry(), 'registry');
+  reg.tell(registerMsg(CDB, system.spawn(fakeCdb(db), 'cdb')));
+  const driver = new MemDriver();
+  const passesAt: number[] = [];
+  // Wants br-a only from t0 + 300 ms on, and says so.
+  const t0 = env.now();
+  const later = (node: string, desired: Desired, observed: Set<string>, caps: Capabilities): Plan<Act> => {
+    passesAt.push(env.now() - t0);
+    if (env.now() - t0 >= 300) return reconcile(node, desired, observed, caps);
+    return { actions: [], status: new Map([['network/a', { state: 'pending', reason: 'not yet' }]]), wakeInMs: 300 - (env.now() - t0) };
+  };
+  system.spawn(reconcilingService<Set<string>, Act>({ node: 'n1', service: 'network', types: ['network'], registry: reg, driver, reconcile: later, statsMs: 10_000, resyncMs: 5000 }), 'network');
+  await step.advance(400);
+  t.deepEqual(driver.applied, ['create br-a'], 'created at the wake-up, long before the 5 s resync');
+  t.true(passesAt.some((at) => at >= 300 && at < 400));
+});
