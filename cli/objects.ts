@@ -75,6 +75,11 @@ export class Session {
     return r;
   }
 
+  /** Any method of the node's control socket (an error of the transport is thrown as #call says). */
+  async call(method: string, params: unknown, timeoutMs = 10_000): Promise<Reply> {
+    return (await this.#call(method, params, timeoutMs)) as Reply;
+  }
+
   /** The merged meta view of one object, as this node sees it. */
   async view(type: string, id: string): Promise<ObjectView> {
     const r = (await this.#call('cdb', { op: 'meta', type, id })) as Reply;

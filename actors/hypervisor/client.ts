@@ -37,3 +37,8 @@ export type HypervisorRequest =
 export type HypervisorMsg = ReconcilerMsg<HypervisorRequest>;
 
 export const HYPERVISOR = serviceKey<HypervisorMsg>('hypervisor');
+
+/** Where a system's logs are on this node (`hv-logs`): the reply has `stdout`, `stderr` (and `console` for a VM) paths. */
+export function logsRequest(id: string, replyTo: ReplyTo<HypervisorReply>): HypervisorRequest {
+  return { type: 'hv-logs', id, replyTo };
+}

@@ -1,6 +1,8 @@
 // What a node answers on its control socket — and, unchanged, to the
 // simulator's clients: `cdb` (get, put, delete, ls, meta), `alerts`,
-// `monitor.publish`, `network` (attach, detach, status), `status`, `health` (the
+// `monitor.publish`, `network` (attach, detach, status), `system.logs` (a
+// chunk of a workload's stdout/stderr log file on this node, asked of the
+// Hypervisor for where it is), `status`, `health` (the
 // Monitor's last evaluation: score, findings, nodes down and why), and the
 // `watch` and `meta` streams. Answers come back
 // through callbacks, not promises: the control socket wraps them in a promise,
@@ -11,7 +13,9 @@ import type { Ref } from '../../runtime/actor/thread-runtime.ts';
 import type { ServiceKey } from '../../runtime/registry/registry.ts';
 import { CDB, request, watch, watchMeta, type ApiReply, type CdbMetaEvent, type CdbMsg, type CdbStatusReply, type CdbWatchEvent } from '../cdb/client.ts';
 import { z } from 'zod';
+import { open } from 'node:fs/promises';
 import { MONITOR, type MonitorMsg, type MonitorStatus } from '../monitor/client.ts';
+import { HYPERVISOR, logsRequest, type HypervisorMsg, type HypervisorReply } from '../hypervisor/client.ts';
 import { NETWORK, attach, detach, networkStatus, type NetworkMsg } from '../network/client.ts';
 import type { NodeStatus } from './status.ts';
 import type { ListenerStats } from '../../runtime/net/listener-gate.ts';
@@ -46,6 +50,42 @@ const networkParams = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('detach'), network: netId, netns: nsName, ifname: ifName.optional(), timeoutMs: z.number().int().min(100).max(120_000).optional() }),
   z.strictObject({ op: z.literal('status') }),
 ]);
+
+/**
+ * `system.logs`: from `offset` (bytes; absent: the last `tail` bytes, default 64 KiB) at most
+ * `maxBytes` (default and limit 256 KiB, well inside a reply frame) of one log of a system.
+ */
+const logsParams = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a system id'),
+  stream: z.enum(['stdout', 'stderr', 'console']).optional(),
+  offset: z.number().int().min(0).optional(),
+  tail: z.number().int().min(0).max(256 * 1024).optional(),
+  maxBytes: z.number().int().min(1).max(256 * 1024).optional(),
+});
+
+/** Read a chunk of a log file: `{ ok, data, offset, next, size }` (`missing`: no such file yet). */
+async function readLog(path: string | undefined, q: z.output<typeof logsParams>): Promise<Record<string, unknown>> {
+  if (path === undefined) return { ok: true, data: '', offset: 0, next: 0, size: 0, missing: true };
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, data: '', offset: 0, next: 0, size: 0, missing: true };
+    return { ok: false, code: 'failed', message: `cannot read ${path}: ${(e as Error).message}` };
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const max = q.maxBytes ?? 256 * 1024;
+    // A file that shrank (removed and started again) is read from its start.
+    const from = q.offset !== undefined ? (q.offset > size ? 0 : q.offset) : Math.max(0, size - (q.tail ?? 64 * 1024));
+    const len = Math.min(max, size - from);
+    const buf = Buffer.alloc(len);
+    const { bytesRead } = len > 0 ? await fh.read(buf, 0, len, from) : { bytesRead: 0 };
+    return { ok: true, data: buf.subarray(0, bytesRead).toString('utf8'), offset: from, next: from + bytesRead, size };
+  } finally {
+    await fh.close();
+  }
+}
 
 export class NodeApi {
   readonly #d: NodeApiDeps;
@@ -82,6 +122,20 @@ export class NodeApi {
         return this.#ask<MonitorMsg, unknown>(MONITOR, (replyTo) => ({ type: 'publish', pub: params, replyTo }), TIMEOUT_MS, (r, e) =>
           reply(r ?? { ok: false, code: 'unavailable', message: e?.message ?? 'no answer' }),
         );
+      case 'system.logs': {
+        const p = logsParams.safeParse(params);
+        if (!p.success) return reply({ ok: false, code: 'invalid', message: `system.logs: ${p.error.issues[0]!.path.join('.') || 'params'} ${p.error.issues[0]!.message}` });
+        const q = p.data;
+        return this.#ask<HypervisorMsg, HypervisorReply>(HYPERVISOR, (replyTo) => logsRequest(q.id, replyTo), TIMEOUT_MS, (r, e) => {
+          if (r === undefined) return reply({ ok: false, code: 'unavailable', message: e?.message ?? 'no answer' });
+          if (!r.ok) return reply(r);
+          const path = r[q.stream ?? 'stdout'];
+          readLog(typeof path === 'string' ? path : undefined, q).then(
+            (x) => reply({ ...x, node: this.#d.node, id: q.id, stream: q.stream ?? 'stdout' }),
+            (err: unknown) => reply({ ok: false, code: 'failed', message: (err as Error).message }),
+          );
+        });
+      }
       case 'status':
         return this.#status(reply);
       case 'health':

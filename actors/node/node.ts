@@ -106,7 +106,7 @@ export async function startNode(cfg: NodeConfig, log: (e: LogEntry) => void): Pr
     },
     // Replies carry {ok:false, code, message, leader?} for request-level errors (conflict,
     // not-leader…), so clients can act on them; transport-level errors are the API's own.
-    handlers: { status: call('status'), health: call('health'), cdb: call('cdb'), alerts: call('alerts'), 'monitor.publish': call('monitor.publish'), network: call('network') },
+    handlers: { status: call('status'), health: call('health'), cdb: call('cdb'), alerts: call('alerts'), 'monitor.publish': call('monitor.publish'), network: call('network'), 'system.logs': call('system.logs') },
     streams: {
       // Pushed by the CDB as changes are applied, end to end.
       watch: streamMethod(z.looseObject({ fromRevision: z.number().int().min(0) }), (params, sink) => nodeApi.watch(params, { next: (d) => void sink.next(d), end: (e) => sink.end(e) })),
