@@ -27,14 +27,21 @@ async function setAutostart(s: Session, id: string, run: boolean): Promise<{ cha
 }
 
 /** The workload's phase as its node reports it (info.phase of the freshest meta). */
-async function phaseOf(s: Session, id: string): Promise<{ phase?: string; state: string; reason?: string; node?: string }> {
+type PhaseView = { phase?: string; state: string; reason?: string; node?: string; run?: number };
+async function phaseOf(s: Session, id: string): Promise<PhaseView> {
   const v = await s.view('system', id);
-  const info = (v.meta as { info?: Record<string, unknown>; reason?: string } | undefined) ?? {};
-  return { state: v.state, ...(typeof info.info?.phase === 'string' ? { phase: info.info.phase } : {}), ...(info.reason ? { reason: info.reason } : {}), ...(v.metaFrom ? { node: v.metaFrom } : {}) };
+  const m = (v.meta as { info?: Record<string, unknown>; reason?: string } | undefined) ?? {};
+  return {
+    state: v.state,
+    ...(typeof m.info?.phase === 'string' ? { phase: m.info.phase } : {}),
+    ...(m.reason ? { reason: m.reason } : {}),
+    ...(v.metaFrom ? { node: v.metaFrom } : {}),
+    ...(typeof m.info?.run === 'number' ? { run: m.info.run } : {}),
+  };
 }
 
 /** Poll the system's meta until its phase is `want` (stopped: anything but running/starting). */
-async function waitPhase(s: Session, id: string, want: Phase, timeoutMs: number): Promise<{ phase?: string; state: string; reason?: string; node?: string }> {
+async function waitPhase(s: Session, id: string, want: Phase, timeoutMs: number): Promise<PhaseView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const p = await phaseOf(s, id);
@@ -66,7 +73,7 @@ function sub(parent: Command, name: 'start' | 'stop' | 'restart', summary: strin
       try {
         const { object } = await getSystem(s, id);
         let changed: boolean;
-        let status: Awaited<ReturnType<typeof phaseOf>> | undefined;
+        let status: PhaseView | undefined;
         if (name === 'restart') {
           // Placed somewhere (or the wait below could only time out).
           await hostOf(s, object);
@@ -85,7 +92,7 @@ function sub(parent: Command, name: 'start' | 'stop' | 'restart', summary: strin
         }
         const verb = name === 'start' ? 'started' : name === 'stop' ? 'stopped' : 'restarted';
         const what = name === 'restart' ? verb : changed ? `${verb}${o.wait ? '' : ' (desired state set; acp get systems shows when its node has done it)'}` : `already ${name === 'start' ? 'set to run' : 'set to stop'}`;
-        await emit(format, { system: id, action: name, changed, ...(status ? { state: status.state, phase: status.phase, node: status.node } : {}) }, () => `system/${id} ${what}`);
+        await emit(format, { system: id, action: name, changed, ...(status ? { state: status.state, phase: status.phase, node: status.node, ...(status.run !== undefined ? { run: status.run } : {}) } : {}) }, () => `system/${id} ${what}`);
       } finally {
         s.close();
       }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ACP, TestCluster } from '../support/cluster.ts';
 import { waitFor } from '../support/wait.ts';
+import { lastLines } from '../../cli/commands/logs.ts';
 
 const MARK = `acp-syscli-${process.pid}`;
 const busybox = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
@@ -38,6 +39,14 @@ function marked(): number[] {
   }
   return out;
 }
+
+test('--tail keeps the last N lines, a last line without its newline counting', (t) => {
+  t.is(lastLines('a\nb\nc\n', 2), 'b\nc\n');
+  t.is(lastLines('a\nb\nc', 2), 'b\nc');
+  t.is(lastLines('a\n', 5), 'a\n');
+  t.is(lastLines('a\nb\n', 0), '');
+  t.is(lastLines('a\nb\n', undefined), 'a\nb\n');
+});
 
 let c: TestCluster | undefined;
 let files: string;
@@ -96,6 +105,7 @@ spec:
     },
     { what: 'acp logs to show hello', deadlineMs: 45_000, everyMs: 500 },
   );
+  t.log(`$ acp logs hello\n${logs.stdout}${logs.stderr}`);
   t.is(logs.stdout, 'hello\n');
   t.is(logs.stderr, 'oops\n');
   const j = await acp('logs', 'system/hello', '--tail', '1', '-o', 'json');
@@ -139,9 +149,15 @@ test.serial('acp system stop takes it out of running, acp system start runs it a
   const start = await acp('system', 'start', 'hello');
   t.is(start.code, 0, start.stderr);
   await waitFor(async () => (await phase()) === 'running', { what: 'the system to run again', deadlineMs: 30_000, everyMs: 500 });
+  const before = await acp('system', 'start', 'hello', '--wait', '-o', 'json');
+  t.is(before.code, 0, before.stderr);
+  const run = (JSON.parse(before.stdout) as { run: number }).run;
+  t.true(typeof run === 'number', before.stdout);
   const restart = await acp('system', 'restart', 'hello', '-o', 'json');
   t.is(restart.code, 0, restart.stderr);
+  t.log(`$ acp system stop hello --wait\n${stop.stdout}$ acp system start hello\n${start.stdout}$ acp system restart hello -o json\n${restart.stdout}`);
   t.like(JSON.parse(restart.stdout), { system: 'hello', action: 'restart', phase: 'running', node: 'n1' });
+  t.true((JSON.parse(restart.stdout) as { run: number }).run > run, `a new run after ${run}: ${restart.stdout}`);
   const missing = await acp('system', 'start', 'nosuch');
   t.is(missing.code, 3, missing.stderr);
 });
