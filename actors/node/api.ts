@@ -64,7 +64,7 @@ const logsParams = z.strictObject({
 });
 
 /** Read a chunk of a log file: `{ ok, data, offset, next, size }` (`missing`: no such file yet). */
-async function readLog(path: string | undefined, q: z.output<typeof logsParams>): Promise<Record<string, unknown>> {
+export async function readLog(path: string | undefined, q: z.output<typeof logsParams>): Promise<Record<string, unknown>> {
   if (path === undefined) return { ok: true, data: '', offset: 0, next: 0, size: 0, missing: true };
   let fh;
   try {
@@ -81,7 +81,19 @@ async function readLog(path: string | undefined, q: z.output<typeof logsParams>)
     const len = Math.min(max, size - from);
     const buf = Buffer.alloc(len);
     const { bytesRead } = len > 0 ? await fh.read(buf, 0, len, from) : { bytesRead: 0 };
-    return { ok: true, data: buf.subarray(0, bytesRead).toString('utf8'), offset: from, next: from + bytesRead, size };
+    // Whole UTF-8 characters only: a tail that starts inside one skips its rest; a character cut
+    // at the end (still being written, or the chunk's limit) is left for the next read.
+    let start = 0;
+    if (q.offset === undefined) while (start < bytesRead && start < 3 && (buf[start]! & 0xc0) === 0x80) start++;
+    let end = bytesRead;
+    for (let back = 1; back <= Math.min(3, bytesRead - start); back++) {
+      const b = buf[bytesRead - back]!;
+      if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back
+      const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+      if (need > back) end = bytesRead - back;
+      break;
+    }
+    return { ok: true, data: buf.subarray(start, end).toString('utf8'), offset: from + start, next: from + end, size };
   } finally {
     await fh.close();
   }

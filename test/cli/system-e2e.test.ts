@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ACP, TestCluster } from '../support/cluster.ts';
 import { waitFor } from '../support/wait.ts';
 import { lastLines } from '../../cli/commands/logs.ts';
+import { readLog } from '../../actors/node/api.ts';
 
 const MARK = `acp-syscli-${process.pid}`;
 const busybox = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
@@ -46,6 +47,21 @@ test('--tail keeps the last N lines, a last line without its newline counting', 
   t.is(lastLines('a\n', 5), 'a\n');
   t.is(lastLines('a\nb\n', 0), '');
   t.is(lastLines('a\nb\n', undefined), 'a\nb\n');
+});
+
+test('the node reads whole UTF-8 characters of a log: a cut one is left for the next read', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'acp-syscli-log-'));
+  try {
+    const f = join(dir, 'stdout.log');
+    writeFileSync(f, Buffer.concat([Buffer.from('aé'), Buffer.from('€').subarray(0, 2)]));
+    t.like(await readLog(f, { id: 'x', offset: 0 }), { ok: true, data: 'aé', offset: 0, next: 3, size: 5 });
+    writeFileSync(f, Buffer.concat([Buffer.from('aé€'), Buffer.from('b')]));
+    t.like(await readLog(f, { id: 'x', offset: 3 }), { data: '€b', next: 7 });
+    t.like(await readLog(f, { id: 'x', tail: 5 }), { data: '€b', offset: 3 });
+    t.like(await readLog(join(dir, 'none.log'), { id: 'x' }), { ok: true, data: '', missing: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 let c: TestCluster | undefined;
