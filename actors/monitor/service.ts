@@ -158,8 +158,10 @@ class MonitorService {
       case 'evaluate':
         return this.#evaluate();
       case 'placed':
-        // Written: kept until the watch brings the new revision (so it is not tried again at the old one).
-        if (!msg.r.ok) this.#placing.delete(msg.key);
+        // Written, lost to a newer revision, or refused as invalid: kept until the watch brings a
+        // new revision (nothing to gain from trying the same one again, no hot loop); a transient
+        // failure (no answer, not the CDB leader) is tried again at the next evaluation.
+        if (!msg.r.ok && msg.r.code !== 'conflict' && msg.r.code !== 'invalid') this.#placing.delete(msg.key);
         // A lost CAS (the system changed, another primary placed it) is decided again from the next listing.
         if (msg.r.ok) ctx.log.info('system placed', { system: msg.id, node: msg.node, term: this.#term });
         else ctx.log.warn('placement write refused', { system: msg.id, node: msg.node, code: msg.r.code, message: msg.r.message });
