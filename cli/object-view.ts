@@ -333,7 +333,17 @@ const COLUMNS: Record<string, Column[]> = {
     NAME,
     STATE,
     REASON,
-    NODE,
+    // The pinned node, or where the Monitor placed it (`acp get systems -o wide` says why).
+    { head: 'NODE', cell: (it) => fmtValue(spec(it, 'node') ?? (spec(it, 'placement') as { node?: string } | undefined)?.node) },
+    {
+      head: 'PLACEMENT',
+      wide: true,
+      cell: (it) => {
+        if (spec(it, 'node') !== undefined) return 'pinned';
+        const p = spec(it, 'placement') as { term?: number; reason?: string } | undefined;
+        return p === undefined ? 'unplaced' : `term ${p.term}: ${p.reason ?? ''}`;
+      },
+    },
     { head: 'VCPUS', cell: (it) => fmtValue(spec(it, 'vcpus')) },
     { head: 'MEMORY', cell: (it) => (typeof spec(it, 'memoryMb') === 'number' ? fmtBytes((spec(it, 'memoryMb') as number) * 1024 * 1024) : '-') },
     statColumn('CPU', ['cpu']),

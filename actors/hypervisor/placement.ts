@@ -17,6 +17,8 @@ export interface PlacementNode {
   up: boolean;
   /** drained or cordoned: keeps what runs, takes nothing new */
   cordoned?: boolean;
+  /** why it takes nothing new though up (e.g. its capacity is not known yet) */
+  unavailable?: string;
   capacity: { vcpus: number; memoryMb: number };
   /** what the systems already placed on it reserve */
   used: { vcpus: number; memoryMb: number };
@@ -48,6 +50,7 @@ function sharesOf(spec: SystemSpec): string[] {
 function unfit(n: PlacementNode, r: PlacementRequest, free: { vcpus: number; memoryMb: number }): string | undefined {
   if (!n.up) return 'down';
   if (n.cordoned) return 'cordoned';
+  if (n.unavailable !== undefined) return n.unavailable;
   if (r.avoid?.includes(n.name)) return 'avoided';
   if (!n.roles.includes('compute')) return 'no compute role';
   if (free.vcpus < r.spec.vcpus) return `${free.vcpus} free vCPUs < ${r.spec.vcpus}`;

@@ -26,8 +26,11 @@
 //   network-degraded  warning   it is degraded on a node, or one of its nodes is down
 //   network-unsupported warning a node cannot realise it (state unsupported: the node's reason)
 //                               (each node's own contribution counts, not only the freshest meta)
-//   system-down       warning   a system that should run (autostart ≠ false, placed on a node) is not
+//   system-down       warning   a system that should run (autostart ≠ false, pinned or placed on a node) is not
 //                               loaded/running, or its node is down; critical if its state is failed/crashed
+//   system-unplaced   warning   a system with a kind and no node pin that the Monitor's placement
+//                               (placement.ts) finds no node for: the reason names each node's
+//                               shortfall (added by unplacedFindings/withFindings, not evaluateHealth)
 //   dangling-ref      warning   a spec references an object that does not exist
 //                               (service/device/system .node, pool .devices, share .pool, system .networks/.disks[].share)
 //
@@ -71,6 +74,7 @@ export type FindingCode =
   | 'network-degraded'
   | 'network-unsupported'
   | 'system-down'
+  | 'system-unplaced'
   | 'dangling-ref';
 
 export interface Finding {
@@ -318,23 +322,18 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
       if (o.spec.node !== undefined) dangling(key, 'spec.node', 'node', o.spec.node);
       for (const n of o.spec.networks ?? []) dangling(key, 'spec.networks', 'network', n);
       for (const d of o.spec.disks ?? []) dangling(key, 'spec.disks', 'storage', d.share);
-      if (o.spec.autostart === false || o.spec.node === undefined || !exists('node', o.spec.node)) continue;
-      if (!nodeUp.get(o.spec.node)) add('system-down', 'warning', key, `system ${o.id} is down: its node ${o.spec.node} is down`);
-      else if (!fresh) add('system-down', 'warning', key, `system ${o.id} on ${o.spec.node} is not reporting`);
-      else if (fresh.state === 'failed' || fresh.state === 'crashed') add('system-down', 'critical', key, `system ${o.id} on ${o.spec.node} is ${fresh.state}`);
-      else if (!SYSTEM_RUNNING.has(fresh.state)) add('system-down', 'warning', key, `system ${o.id} on ${o.spec.node} is ${fresh.state}`);
+      // Its node: the pin, or where the Monitor placed it.
+      const at = o.spec.node ?? o.spec.placement?.node;
+      if (o.spec.autostart === false || at === undefined || !exists('node', at)) continue;
+      if (!nodeUp.get(at)) add('system-down', 'warning', key, `system ${o.id} is down: its node ${at} is down`);
+      else if (!fresh) add('system-down', 'warning', key, `system ${o.id} on ${at} is not reporting`);
+      else if (fresh.state === 'failed' || fresh.state === 'crashed') add('system-down', 'critical', key, `system ${o.id} on ${at} is ${fresh.state}`);
+      else if (!SYSTEM_RUNNING.has(fresh.state)) add('system-down', 'warning', key, `system ${o.id} on ${at} is ${fresh.state}`);
     }
   }
   for (const [key, refs] of missingRefs) add('dangling-ref', 'warning', key, `${key} refers to missing objects: ${refs.join(', ')}`);
 
-  findings.sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const counts: Record<Severity, number> = { info: 0, warning: 0, critical: 0 };
-  let penalty = 0;
-  for (const f of findings) {
-    counts[f.severity]++;
-    penalty += f.code === 'quorum-lost' ? config.weights.quorumLost : config.weights[f.severity];
-  }
-  const score = Math.max(0, Math.min(100, Math.round(100 - penalty)));
+  const { score, counts } = scoreFindings(findings, config);
   let total = 0;
   let up = 0;
   for (const u of nodeUp.values()) {
@@ -342,4 +341,33 @@ export function evaluateHealth(input: HealthInput, config: HealthConfig = DEFAUL
     if (u) up++;
   }
   return { score, findings, counts, nodes: { total, up, down } };
+}
+
+/** Sorts `findings` in place (critical first, then by id) and scores them. */
+function scoreFindings(findings: Finding[], config: HealthConfig): { score: number; counts: Record<Severity, number> } {
+  findings.sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const counts: Record<Severity, number> = { info: 0, warning: 0, critical: 0 };
+  let penalty = 0;
+  for (const f of findings) {
+    counts[f.severity]++;
+    penalty += f.code === 'quorum-lost' ? config.weights.quorumLost : config.weights[f.severity];
+  }
+  return { score: Math.max(0, Math.min(100, Math.round(100 - penalty))), counts };
+}
+
+/** A system-unplaced finding per system placement found no node for, with its reason. */
+export function unplacedFindings(unplaced: readonly { id: string; reason: string }[]): Finding[] {
+  return unplaced.map((u) => {
+    const object = objectKey('system', u.id);
+    const reason = `system ${u.id} cannot be placed: ${u.reason}`;
+    return { id: `system-unplaced:${object}`, code: 'system-unplaced', severity: 'warning', object, reason: reason.length > 1000 ? `${reason.slice(0, 999)}…` : reason };
+  });
+}
+
+/** The report with `extra` findings added (re-sorted, re-scored). */
+export function withFindings(report: HealthReport, extra: readonly Finding[], config: HealthConfig = DEFAULT_HEALTH_CONFIG): HealthReport {
+  if (extra.length === 0) return report;
+  const findings = [...report.findings, ...extra];
+  const { score, counts } = scoreFindings(findings, config);
+  return { ...report, score, findings, counts };
 }

@@ -6,14 +6,17 @@
 // anywhere) from those and from its own peer links (a link a dead peer's
 // kernel closed says so within a second, where its meta takes staleAfterMs
 // to go stale); only while this node is primary does it turn findings into
-// alarms and propose them, fenced by the group's term, to the ledger.
+// alarms and propose them, fenced by the group's term, to the ledger, and
+// writes the placements of unplaced systems (placement.ts) with a CAS put on
+// each system's revision, the placement carrying its term.
 import { receive, setup, type ActorContext, type ActorRef, type Behavior, type ReplyTo } from '../../runtime/actor/index.ts';
 import { raftGroup, type HostStatus, type LeaderEvent, type ProposeResponse, type RaftGroupMsg, type RaftGroupSettings, type ReadResponse, type StateMachine } from '../../runtime/raft-host/index.ts';
 import { listed, subscribeMsg, type Listing, type RegistryMsg } from '../../runtime/registry/registry.ts';
 import type { NodePorts } from '../../runtime/ports/ports.ts';
-import { CDB, objectKey, report, watch, watchMeta, type CdbMetaEvent, type CdbMsg, type CdbObject, type CdbWatchEvent, type ObjectKey, type ObjectView } from '../cdb/client.ts';
+import { CDB, objectKey, report, request, watch, watchMeta, type ApiReply, type CdbMetaEvent, type CdbMsg, type CdbObject, type CdbWatchEvent, type ObjectKey, type ObjectView } from '../cdb/client.ts';
 import { AlarmLedger, parseAlarmPublication, type AlarmPublication, type LedgerResult } from './alarms.ts';
 import { MonitorCore } from './monitor.ts';
+import type { PlacementPut } from './placement.ts';
 import type { AlertsReply, MonitorMsg, MonitorReply, MonitorStatus } from './client.ts';
 
 export interface MonitorArgs {
@@ -31,6 +34,7 @@ type Internal =
   | CdbWatchEvent
   | CdbMetaEvent
   | LeaderEvent
+  | { type: 'placed'; key: string; id: string; node: string; r: ApiReply }
   | { type: 'published'; r: ProposeResponse<LedgerResult> | { error: string; message: string } }
   | { type: 'publish-done'; replyTo: ReplyTo<MonitorReply>; r: ProposeResponse<LedgerResult> | { error: string; message: string } }
   | { type: 'alerts-ready'; all: boolean; replyTo: ReplyTo<AlertsReply | MonitorReply>; r: ReadResponse | { error: string; message: string } }
@@ -59,6 +63,8 @@ class MonitorService {
   /** Publications of this evaluation waiting to be proposed, in order; one in flight at a time. */
   #outbox: AlarmPublication[] = [];
   #inFlight = false;
+  /** Placement puts awaiting their answer, as "id@revision": one per system revision. */
+  readonly #placing = new Set<string>();
   #last: Omit<MonitorStatus, 'raft' | 'activeAlarms'> = { primary: undefined, term: 0, score: undefined, findings: 0, published: 0, rejected: 0 };
 
   constructor(ctx: ActorContext<Msg>, a: MonitorArgs) {
@@ -151,6 +157,15 @@ class MonitorService {
         return;
       case 'evaluate':
         return this.#evaluate();
+      case 'placed':
+        // Written, lost to a newer revision, or refused as invalid: kept until the watch brings a
+        // new revision (nothing to gain from trying the same one again, no hot loop); a transient
+        // failure (no answer, not the CDB leader) is tried again at the next evaluation.
+        if (!msg.r.ok && msg.r.code !== 'conflict' && msg.r.code !== 'invalid') this.#placing.delete(msg.key);
+        // A lost CAS (the system changed, another primary placed it) is decided again from the next listing.
+        if (msg.r.ok) ctx.log.info('system placed', { system: msg.id, node: msg.node, term: this.#term });
+        else ctx.log.warn('placement write refused', { system: msg.id, node: msg.node, code: msg.r.code, message: msg.r.message });
+        return;
       case 'published': {
         this.#inFlight = false;
         const r = msg.r;
@@ -232,9 +247,29 @@ class MonitorService {
         stats: { healthScore: tick.health.score, findings: tick.health.findings.length },
       }),
     );
+    for (const k of this.#placing) {
+      const at = k.lastIndexOf('@');
+      const o = this.#objects.get(objectKey('system', k.slice(0, at)));
+      if (o === undefined || o.revision > Number(k.slice(at + 1))) this.#placing.delete(k);
+    }
+    for (const p of tick.placements) this.#place(p);
     if (tick.publications.length === 0) return;
     this.#outbox.push(...tick.publications);
     if (!this.#inFlight) this.#sendNext();
+  }
+
+  #place(p: PlacementPut): void {
+    const key = `${p.id}@${p.expectRevision}`;
+    if (this.#cdb === undefined || this.#placing.has(key)) return;
+    this.#placing.add(key);
+    const node = p.object.spec.placement!.node;
+    this.#ctx.ask<CdbMsg, ApiReply>(this.#cdb, (replyTo) => request({ op: 'put', object: p.object, expectRevision: p.expectRevision }, replyTo), 6000, (a) => ({
+      type: 'placed',
+      key,
+      id: p.id,
+      node,
+      r: a.ok ? a.value : { ok: false, code: 'indeterminate', message: a.error.message },
+    }));
   }
 
   #sendNext(): void {

@@ -104,7 +104,7 @@ export function nodeAgent(a: AgentArgs): Behavior<Msg> {
           cdb.tell(
             report(objectKey('node', a.node), {
               meta: { state: 'up', updatedBy: { node: a.node, service: 'framework' }, updatedAt: now, ...(Object.keys(info).length ? { info } : {}) },
-              stats: { cpu: Math.round(h.cpuPct() * 10) / 10, rssBytes: h.rssBytes(), memUsedPct: Math.round(h.memUsedPct() * 10) / 10, load1: h.load1() },
+              stats: { cpu: Math.round(h.cpuPct() * 10) / 10, rssBytes: h.rssBytes(), memUsedPct: Math.round(h.memUsedPct() * 10) / 10, load1: h.load1(), ...capacityStats(h) },
             }),
           );
           return;
@@ -112,4 +112,10 @@ export function nodeAgent(a: AgentArgs): Behavior<Msg> {
       }
     });
   });
+}
+
+/** The node's capacity as stats (capacityVcpus, capacityMemoryMb): what the Monitor's placement counts on. */
+function capacityStats(h: HostMetrics): Record<string, number> {
+  const c = h.capacity?.();
+  return c ? { capacityVcpus: c.vcpus, capacityMemoryMb: c.memoryMb } : {};
 }

@@ -41,6 +41,7 @@ export function processMetrics(): HostMetrics {
     heapUsedBytes: () => process.memoryUsage().heapUsed,
     memUsedPct: () => (1 - os.freemem() / os.totalmem()) * 100,
     load1: () => os.loadavg()[0]!,
+    capacity: () => ({ vcpus: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }),
   };
 }
 

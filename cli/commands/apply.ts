@@ -112,11 +112,12 @@ Examples:
         if (errors.length > 0) invalid();
 
         for (let i = 0; i < defs.length; i++) {
-          const { source, def } = defs[i]!;
+          const { source, def: given } = defs[i]!;
           let cur = current[i]!.object;
-          const name = nameOf(def.type, def.subtype, def.id);
-          const object = `${def.type}/${def.id}`;
+          const name = nameOf(given.type, given.subtype, given.id);
+          const object = `${given.type}/${given.id}`;
           for (let attempt = 1; ; attempt++) {
+            const def = keepPlacement(given, cur);
             if (cur && sameValue(cur.spec, def.spec)) {
               results.push({ object, name, result: 'unchanged', revision: cur.revision });
               break;
@@ -144,4 +145,17 @@ Examples:
       }
       await emit(format, { results, ...(o.dryRun ? { dryRun: true } : {}) }, (wide) => renderApplied(results, o.dryRun === true, wide));
     });
+}
+
+/**
+ * A system applied without a placement keeps the one the Monitor wrote (users leave it out):
+ * re-applying a manifest must not unplace — and so stop — what runs. Not when the applied spec
+ * pins it elsewhere.
+ */
+export function keepPlacement<D extends { type: string; spec: unknown }>(def: D, cur: { spec: unknown } | undefined): D {
+  if (def.type !== 'system' || cur === undefined) return def;
+  const spec = def.spec as { node?: string; placement?: { node: string } };
+  const was = (cur.spec as { placement?: { node: string } }).placement;
+  if (spec.placement !== undefined || was === undefined || (spec.node !== undefined && spec.node !== was.node)) return def;
+  return { ...def, spec: { ...spec, placement: was } };
 }

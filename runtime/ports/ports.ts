@@ -15,6 +15,8 @@ export interface HostMetrics {
   heapUsedBytes(): number;
   memUsedPct(): number;
   load1(): number;
+  /** What the machine offers workloads (the placement's capacity); absent: not known. */
+  capacity?(): { vcpus: number; memoryMb: number };
 }
 
 export interface NodePorts {

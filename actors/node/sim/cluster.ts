@@ -259,7 +259,7 @@ export class SimCluster {
       boot: slot.boots,
       peers,
       openLog: (group) => new SimDurableLog(disk, `${group}.raft.log`),
-      host: { cpuPct: () => 3, rssBytes: () => 64 << 20, heapUsedBytes: () => 16 << 20, memUsedPct: () => 20, load1: () => 0.1 },
+      host: { cpuPct: () => 3, rssBytes: () => 64 << 20, heapUsedBytes: () => 16 << 20, memUsedPct: () => 20, load1: () => 0.1, capacity: () => ({ vcpus: 4, memoryMb: 8192 }) },
       raftProbe: (group) => this.#probes[group as Group],
       observe: d.observe,
     };
