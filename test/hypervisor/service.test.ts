@@ -3,9 +3,10 @@
 // restarted after its back-off; a node restart adopts what runs (never a second copy); pause is
 // a typed request; a system without a kind is unsupported.
 import test, { type ExecutionContext } from 'ava';
-import { receive, type ActorRef, type Behavior } from '../../runtime/actor/index.ts';
+import { fakeCdb, newFakeCdb, type FakeCdb } from '../support/fake-cdb.ts';
+import { type ActorRef } from '../../runtime/actor/index.ts';
 import { registerMsg, registry } from '../../runtime/registry/registry.ts';
-import { CDB, type CdbMsg, type CdbObject, type Meta, type Stats } from '../../actors/cdb/client.ts';
+import { CDB, type CdbObject } from '../../actors/cdb/client.ts';
 import type { SystemSpec } from '../../actors/cdb/schema.ts';
 import { HYPERVISOR, type HypervisorMsg, type HypervisorReply } from '../../actors/hypervisor/client.ts';
 import { hypervisorService } from '../../actors/hypervisor/service.ts';
@@ -13,28 +14,12 @@ import { SimHypervisor } from '../../actors/hypervisor/sim.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
 import { makeSystem } from '../support/harness.ts';
 
-interface FakeCdb {
-  objects: CdbObject[];
-  reports: { key: string; meta?: Meta; stats?: Stats }[];
-}
-
-function fakeCdb(db: FakeCdb): Behavior<CdbMsg> {
-  return receive<CdbMsg>((c, m) => {
-    // The shell's read barrier (a linearizable get before it lists) is answered at once.
-    if (m.type === 'request') c.reply(m.replyTo, { ok: true, revision: 1 });
-    else if (m.type === 'watch') {
-      const type = (m.req as { type?: string }).type;
-      m.sink.tell({ type: 'cdb-watch', id: m.id, revision: 1, changes: [], objects: db.objects.filter((o) => o.type === type) });
-    } else if (m.type === 'report') db.reports.push({ key: m.key, meta: m.meta, stats: m.stats });
-  });
-}
-
 const sys = (id: string, spec: Partial<SystemSpec>): CdbObject => ({ type: 'system', id, spec: { name: id, vcpus: 1, memoryMb: 64, node: 'n1', kind: 'process', process: { command: 'sleep', args: ['1000'] }, ...spec }, revision: 1, createdRevision: 1 }) as CdbObject;
 
 function start(t: ExecutionContext, objects: CdbObject[]) {
   const env = new ManualEnv();
   const { system } = makeSystem(t, { env });
-  const db: FakeCdb = { objects, reports: [] };
+  const db = newFakeCdb(objects);
   const reg = system.spawn(registry(), 'registry');
   reg.tell(registerMsg(CDB, system.spawn(fakeCdb(db), 'cdb')));
   const driver = new SimHypervisor({ node: 'n1', now: () => env.now() });

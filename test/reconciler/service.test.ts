@@ -4,33 +4,16 @@
 // failure, does not retry a permanent failure until the object changes,
 // puts back what vanished behind its back, removes what is no longer desired.
 import test, { type ExecutionContext } from 'ava';
-import { receive, setup, type ActorRef, type Behavior } from '../../runtime/actor/index.ts';
+import { fakeCdb, newFakeCdb, type FakeCdb } from '../support/fake-cdb.ts';
+import { type ActorRef } from '../../runtime/actor/index.ts';
 import { registerMsg, registry } from '../../runtime/registry/registry.ts';
-import { CDB, type CdbMsg, type CdbObject, type CdbWatchEvent, type Meta, type Stats } from '../../actors/cdb/client.ts';
+import { CDB, type CdbObject, type CdbWatchEvent, type Stats } from '../../actors/cdb/client.ts';
 import { DriverError, type Action, type Capabilities, type Condition, type Desired, type Driver, type Plan } from '../../actors/reconciler/contract.ts';
 import { reconcilingService, type ReconcilerMsg, type ReconcilerStatus } from '../../actors/reconciler/service.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
 import { makeSystem } from '../support/harness.ts';
 
 // ---- a stand-in CDB: lists what it holds, records reports, lets the test push changes -------
-
-interface FakeCdb {
-  objects: CdbObject[];
-  sinks: Map<string, ActorRef<CdbWatchEvent>>;
-  reports: { key: string; meta?: Meta; stats?: Stats }[];
-}
-
-function fakeCdb(db: FakeCdb): Behavior<CdbMsg> {
-  return receive<CdbMsg>((c, m) => {
-    // The shell's read barrier (a linearizable get) before it lists.
-    if (m.type === 'request') c.reply(m.replyTo, { ok: true, revision: 1 });
-    else if (m.type === 'watch') {
-      db.sinks.set(m.id, m.sink);
-      const type = (m.req as { type?: string }).type;
-      m.sink.tell({ type: 'cdb-watch', id: m.id, revision: 1, changes: [], objects: db.objects.filter((o) => o.type === type) });
-    } else if (m.type === 'report') db.reports.push({ key: m.key, meta: m.meta, stats: m.stats });
-  });
-}
 
 function bridge(id: string, nodes: string[], revision = 1): CdbObject {
   return { type: 'network', subtype: 'vlan-bridge', id, spec: { vlan: 10, bridge: `br-${id}`, nodes }, revision, createdRevision: 1 } as CdbObject;
@@ -90,7 +73,7 @@ class MemDriver implements Driver<Set<string>, Act> {
 function start(t: ExecutionContext, objects: CdbObject[], driver = new MemDriver()) {
   const env = new ManualEnv();
   const { system, logs } = makeSystem(t, { env });
-  const db: FakeCdb = { objects, sinks: new Map(), reports: [] };
+  const db = newFakeCdb(objects);
   const reg = system.spawn(registry(), 'registry');
   const cdb = system.spawn(fakeCdb(db), 'cdb');
   reg.tell(registerMsg(CDB, cdb));
@@ -215,7 +198,7 @@ test('a plan that says when to look again gets a pass then, without waiting for 
   const env = new ManualEnv();
   const step = stepper(env);
   const { system } = makeSystem(t, { env });
-  const db: FakeCdb = { objects: [bridge('a', ['n1'])], sinks: new Map(), reports: [] };
+  const db = newFakeCdb([bridge('a', ['n1'])]);
   const reg = system.spawn(registry(), 'registry');
   reg.tell(registerMsg(CDB, system.spawn(fakeCdb(db), 'cdb')));
   const driver = new MemDriver();

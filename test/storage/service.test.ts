@@ -5,35 +5,16 @@
 // Monitor finding), retries an action that failed, removes what is deleted,
 // and answers where a share is.
 import test, { type ExecutionContext } from 'ava';
-import { receive, type ActorRef, type Behavior } from '../../runtime/actor/index.ts';
+import { fakeCdb, newFakeCdb } from '../support/fake-cdb.ts';
+import { type ActorRef } from '../../runtime/actor/index.ts';
 import { registerMsg, registry } from '../../runtime/registry/registry.ts';
-import { CDB, type CdbMsg, type CdbObject, type CdbWatchEvent, type Meta, type ObjectDef, type Stats } from '../../actors/cdb/client.ts';
+import { CDB, type CdbObject, type CdbWatchEvent, type ObjectDef } from '../../actors/cdb/client.ts';
 import { evaluateHealth } from '../../actors/monitor/health.ts';
 import { locate, type ShareLocation, type StorageMsg } from '../../actors/storage/client.ts';
 import { storageService } from '../../actors/storage/service.ts';
 import { SimStorageDriver, SimStorageMachine } from '../../actors/storage/sim.ts';
 import { ManualEnv, settle } from '../support/manual-env.ts';
 import { makeSystem } from '../support/harness.ts';
-
-interface FakeCdb {
-  objects: CdbObject[];
-  sinks: Map<string, ActorRef<CdbWatchEvent>>;
-  reports: { key: string; meta?: Meta; stats?: Stats }[];
-}
-
-function fakeCdb(db: FakeCdb): Behavior<CdbMsg> {
-  return receive<CdbMsg>((c, m) => {
-    if (m.type === 'request') {
-      const req = m.req as { op: string; type: string; id: string };
-      const object = db.objects.find((o) => o.type === req.type && o.id === req.id);
-      c.reply(m.replyTo, { ok: true, revision: 9, ...(object ? { object } : {}) });
-    } else if (m.type === 'watch') {
-      db.sinks.set(m.id, m.sink);
-      const type = (m.req as { type?: string }).type;
-      m.sink.tell({ type: 'cdb-watch', id: m.id, revision: 1, changes: [], objects: db.objects.filter((o) => o.type === type) });
-    } else if (m.type === 'report') db.reports.push({ key: m.key, meta: m.meta, stats: m.stats });
-  });
-}
 
 const stored = (d: ObjectDef, rev = 1): CdbObject => ({ ...d, revision: rev, createdRevision: rev }) as CdbObject;
 const loop = (id: string, node = 'n1'): ObjectDef => ({ type: 'storage', subtype: 'device', id, spec: { node, path: `/var/lib/acp/${id}.img`, sizeBytes: 1 << 30, loop: true } });
@@ -43,7 +24,7 @@ const share = (id: string, pool: string, protocol: 'local' | 'nfs' = 'local'): O
 function start(t: ExecutionContext, objects: ObjectDef[], machine = new SimStorageMachine()) {
   const env = new ManualEnv();
   const { system } = makeSystem(t, { env });
-  const db: FakeCdb = { objects: objects.map((o) => stored(o)), sinks: new Map(), reports: [] };
+  const db = newFakeCdb(objects.map((o) => stored(o)));
   const reg = system.spawn(registry(), 'registry');
   reg.tell(registerMsg(CDB, system.spawn(fakeCdb(db), 'cdb')));
   const driver = new SimStorageDriver({ machine });
